@@ -1,0 +1,7 @@
+export {
+  createMailer,
+  PermanentMailError,
+  type Mailer,
+  type MailMessage,
+  type SendResult,
+} from './transport.ts';

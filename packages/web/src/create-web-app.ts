@@ -1,0 +1,135 @@
+import path from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import csrf from '@fastify/csrf-protection';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import fastifyStatic from '@fastify/static';
+import view from '@fastify/view';
+import Handlebars from 'handlebars';
+import type { Redis } from 'ioredis';
+import { errorPages } from './errors.ts';
+import { registerHelpers } from './helpers.ts';
+import { loggerOptions } from './logging.ts';
+
+const webRoot = path.resolve(import.meta.dirname, '..');
+
+export interface WebAppOptions {
+  /** Folder of the service's own templates. */
+  viewsDir: string;
+  logLevel: string;
+  cookieSecret: string;
+  /** Cookies get `Secure` and HSTS is sent when the public URL is https. */
+  secure: boolean;
+  trustProxy?: boolean;
+  /** Shared store for rate limits, so limits hold across instances. Memory when absent (tests only). */
+  redis?: Redis | undefined;
+  /** Checks behind /readyz; throw when not ready. */
+  readiness?: () => Promise<void>;
+  /** Largest request body in bytes. */
+  bodyLimit?: number;
+  /** Referrer-Policy; survey pages use no-referrer so a link never leaks through a Referer header. */
+  referrerPolicy?: 'no-referrer' | 'same-origin';
+}
+
+/**
+ * The Fastify instance every web service starts from: security headers, cookies, CSRF on every
+ * state-changing request, rate limiting, templates compiled once, static assets, error pages and health
+ * routes. It never listens and never reads the environment.
+ */
+export async function createWebApp(options: WebAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions(options.logLevel),
+    trustProxy: options.trustProxy ?? false,
+    bodyLimit: options.bodyLimit ?? 256 * 1024,
+    disableRequestLogging: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Never log a request id derived from a client header.
+    requestIdHeader: false,
+  });
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        objectSrc: ["'none'"],
+      },
+    },
+    referrerPolicy: { policy: options.referrerPolicy ?? 'same-origin' },
+    strictTransportSecurity: options.secure ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    crossOriginEmbedderPolicy: false,
+  });
+  await app.register(cookie, { secret: options.cookieSecret });
+  await app.register(csrf, {
+    sessionPlugin: '@fastify/cookie',
+    cookieKey: 'panorama-csrf',
+    cookieOpts: { path: '/', httpOnly: true, sameSite: 'strict', secure: options.secure, signed: true },
+    getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf,
+  });
+  await app.register(formbody, { bodyLimit: options.bodyLimit ?? 256 * 1024 });
+  await app.register(rateLimit, {
+    global: false,
+    ...(options.redis ? { redis: options.redis, nameSpace: 'panorama-rl:' } : {}),
+    // Rate-limit keys are hashed IPs held in Redis with a TTL; they are never logged.
+    skipOnError: false,
+  });
+  await app.register(fastifyStatic, {
+    root: path.join(webRoot, 'public'),
+    prefix: '/assets/',
+    maxAge: '1h',
+  });
+
+  const handlebars = Handlebars.create();
+  registerHelpers(handlebars);
+  const rel = (p: string) => path.relative(options.viewsDir, path.join(webRoot, 'views', p));
+  await app.register(view, {
+    engine: { handlebars },
+    root: options.viewsDir,
+    layout: rel('layout.hbs'),
+    production: true,
+    options: {
+      partials: {
+        field_errors: rel('partials/field-errors.hbs'),
+        csrf: rel('partials/csrf.hbs'),
+      },
+    },
+    defaultContext: { year: new Date().getFullYear() },
+  });
+  // Shared templates (error page) are looked up by a path relative to the service's views.
+  app.decorate('sharedView', rel);
+  await app.register(errorPages);
+
+  // Every state-changing request carries a CSRF token, whatever route it reaches.
+  app.addHook('preHandler', (request, reply, done) => {
+    if (['GET', 'HEAD', 'OPTIONS'].includes(request.method)) return done();
+    app.csrfProtection(request, reply, done);
+  });
+
+  app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { logLevel: 'warn' }, async (_request, reply) => {
+    try {
+      await options.readiness?.();
+      return { status: 'ready' };
+    } catch (error) {
+      reply.code(503).header('retry-after', '5');
+      return { status: 'not ready', reason: (error as Error).message };
+    }
+  });
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sharedView: (template: string) => string;
+  }
+}

@@ -1,0 +1,93 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { isConnectionError } from '@panorama/db';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '@panorama/domain';
+
+interface ErrorView {
+  status: number;
+  title: string;
+  message: string;
+  problems?: { path: string; message: string }[];
+  retryAfter?: number;
+}
+
+function classify(error: FastifyError): ErrorView {
+  if (error instanceof ValidationError) {
+    return {
+      status: 400,
+      title: 'Something in the request is not right',
+      message: error.message,
+      problems: error.problems,
+    };
+  }
+  if (error instanceof NotFoundError) return { status: 404, title: 'Not found', message: error.message };
+  if (error instanceof ForbiddenError) return { status: 403, title: 'Not allowed', message: error.message };
+  if (error instanceof ConflictError)
+    return { status: 409, title: 'That cannot be done now', message: error.message };
+  if (isConnectionError(error) || (error as { code?: string }).code === 'SERVICE_UNAVAILABLE') {
+    return {
+      status: 503,
+      title: 'Temporarily unavailable',
+      message:
+        'Panorama cannot reach its database for a moment. Nothing you sent was lost; please try again shortly.',
+      retryAfter: 5,
+    };
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const messages: Record<number, string> = {
+      403: 'This form has expired or was sent from another page. Go back, reload the page and try again.',
+      413: 'What you sent is larger than Panorama accepts.',
+      415: 'Panorama does not accept this kind of content here.',
+      429: 'Too many attempts. Please wait a minute and try again.',
+    };
+    const message =
+      error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET'
+        ? messages[403]!
+        : (messages[status] ?? error.message);
+    return { status, title: status === 429 ? 'Slow down' : 'Request not accepted', message };
+  }
+  return {
+    status: 500,
+    title: 'Something went wrong',
+    message: 'An unexpected error happened on our side. It has been logged; please try again.',
+  };
+}
+
+async function send(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, view: ErrorView) {
+  reply.code(view.status);
+  if (view.retryAfter) reply.header('retry-after', String(view.retryAfter));
+  const wantsJson =
+    request.url.startsWith('/api/') || !(request.headers.accept ?? 'text/html').includes('html');
+  if (wantsJson) {
+    return reply.send({ error: view.title, message: view.message, problems: view.problems ?? [] });
+  }
+  return reply
+    .type('text/html; charset=utf-8')
+    .send(await reply.viewAsync(app.sharedView('error.hbs'), { ...view, pageTitle: view.title }));
+}
+
+/** One place decides statuses; 5xx details are logged and masked, never shown. */
+export const errorPages = fp(
+  async (app: FastifyInstance) => {
+    app.setErrorHandler(async (error: FastifyError, request, reply) => {
+      const view = classify(error);
+      if (view.status >= 500) request.log.error({ err: error }, 'request failed');
+      else request.log.info({ status: view.status, code: error.code }, 'request refused');
+      try {
+        return await send(app, request, reply, view);
+      } catch (renderError) {
+        request.log.error({ err: renderError }, 'error page failed to render');
+        return reply.code(view.status).type('text/plain').send(`${view.title}: ${view.message}`);
+      }
+    });
+    app.setNotFoundHandler(async (request, reply) =>
+      send(app, request, reply, {
+        status: 404,
+        title: 'Not found',
+        message: 'There is nothing at this address. Check the link, or start again from the home page.',
+      }),
+    );
+  },
+  { name: 'panorama-error-pages', dependencies: ['@fastify/view'] },
+);

@@ -1,0 +1,1 @@
+export { buildReportApp, type ReportAppDeps } from './app.ts';

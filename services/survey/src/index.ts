@@ -1,0 +1,1 @@
+export { buildSurveyApp, type SurveyAppDeps } from './app.ts';
