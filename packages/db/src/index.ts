@@ -6,3 +6,13 @@ export {
   type RunningPostgres,
   type EmbeddedPostgresOptions,
 } from './embedded-postgres.ts';
+export { organisationRepository, personRepository } from './repositories/organisations.ts';
+export { programmeRepository } from './repositories/programmes.ts';
+export { rosterRepository } from './repositories/roster.ts';
+export {
+  responseRepository,
+  AlreadySubmittedError,
+  type NewResponse,
+  type JobToEnqueue,
+} from './repositories/responses.ts';
+export { outboxRepository } from './repositories/outboxes.ts';

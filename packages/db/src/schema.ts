@@ -107,13 +107,18 @@ export interface InvitationsTable {
   rater_id: string;
   relationship: Relationship;
   status: ColumnType<InvitationStatus, InvitationStatus | undefined, InvitationStatus>;
-  token_hash: Buffer | null;
-  expires_at: Timestamp | null;
   sent_at: Timestamp | null;
   reminded_at: Timestamp | null;
   completed_on: DateOnly | null;
   declined_at: Timestamp | null;
   bounce_reason: string | null;
+  created_at: DefaultTimestamp;
+}
+
+export interface InvitationLinksTable {
+  token_hash: Buffer;
+  invitation_id: string;
+  expires_at: Timestamp;
   created_at: DefaultTimestamp;
 }
 
@@ -217,6 +222,7 @@ export interface Database {
   cycles: CyclesTable;
   subjects: SubjectsTable;
   invitations: InvitationsTable;
+  invitation_links: InvitationLinksTable;
   pending_completions: PendingCompletionsTable;
   spent_tokens: SpentTokensTable;
   response_drafts: ResponseDraftsTable;

@@ -19,8 +19,6 @@ export async function up(db: Kysely<any>): Promise<void> {
           sql`status in ('nominated', 'pending', 'sent', 'completed', 'declined', 'bounced', 'cancelled')`,
         ),
     )
-    .addColumn('token_hash', 'bytea', (c) => c.unique())
-    .addColumn('expires_at', 'timestamptz')
     .addColumn('sent_at', 'timestamptz')
     .addColumn('reminded_at', 'timestamptz')
     // Day only, and written by a later batch, so it cannot be matched to a response's commit.
@@ -31,6 +29,21 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addUniqueConstraint('invitations_subject_rater_key', ['subject_id', 'rater_id'])
     .execute();
   await db.schema.createIndex('invitations_rater_idx').on('invitations').column('rater_id').execute();
+
+  // One row per emailed link: the invitation and each reminder carry a link of their own, so no raw token
+  // ever has to be kept to send a reminder. Only a MAC of the token is stored.
+  await db.schema
+    .createTable('invitation_links')
+    .addColumn('token_hash', 'bytea', (c) => c.primaryKey())
+    .addColumn('invitation_id', 'uuid', (c) => c.notNull().references('invitations.id').onDelete('cascade'))
+    .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+    .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .execute();
+  await db.schema
+    .createIndex('invitation_links_invitation_idx')
+    .on('invitation_links')
+    .column('invitation_id')
+    .execute();
 
   // Invitation ids whose token was spent; flushed into invitations.status by a periodic batch.
   await db.schema
@@ -92,6 +105,7 @@ export async function down(db: Kysely<any>): Promise<void> {
     'response_drafts',
     'spent_tokens',
     'pending_completions',
+    'invitation_links',
     'invitations',
   ]) {
     await db.schema.dropTable(table).execute();

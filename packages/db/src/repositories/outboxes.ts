@@ -1,0 +1,107 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../schema.ts';
+
+type Db = Kysely<Database>;
+
+export const outboxRepository = {
+  /** Queues an email in the caller's transaction; the payload arrives sealed (see domain `sealOutbox`). */
+  async queueEmail(
+    db: Db,
+    input: { organisationId: string | null; template: string; toAddress: string; payload: Buffer },
+  ): Promise<string> {
+    const row = await db
+      .insertInto('email_outbox')
+      .values({
+        organisation_id: input.organisationId,
+        template: input.template,
+        to_address: input.toAddress,
+        payload: input.payload,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  },
+
+  async findEmail(db: Db, id: string) {
+    return db.selectFrom('email_outbox').selectAll().where('id', '=', id).executeTakeFirst();
+  },
+
+  /** Marks an email sent and erases its payload; returns false when it was already sent (a duplicate job). */
+  async markEmailSent(db: Db, id: string): Promise<boolean> {
+    const result = await db
+      .updateTable('email_outbox')
+      .set({ status: 'sent', sent_at: new Date(), payload: null, last_error: null })
+      .where('id', '=', id)
+      .where('status', '=', 'queued')
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  },
+
+  async recordEmailAttempt(db: Db, id: string, error: string, permanent: boolean) {
+    await db
+      .updateTable('email_outbox')
+      .set((eb) => ({
+        attempts: eb('attempts', '+', 1),
+        last_error: error.slice(0, 500),
+        ...(permanent ? { status: 'failed' as const, payload: null } : {}),
+      }))
+      .where('id', '=', id)
+      .execute();
+  },
+
+  /** Queued emails older than `olderThanMs`: their job may have been lost with Redis; the sweeper re-enqueues them. */
+  async staleQueuedEmails(db: Db, olderThanMs: number, limit = 500) {
+    return db
+      .selectFrom('email_outbox')
+      .select('id')
+      .where('status', '=', 'queued')
+      .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanMs / 1000})`)
+      .limit(limit)
+      .execute();
+  },
+
+  async queueJobs(
+    db: Db,
+    jobs: { queue: string; name: string; jobId: string; data: Record<string, unknown> }[],
+  ) {
+    if (jobs.length === 0) return;
+    await db
+      .insertInto('job_outbox')
+      .values(
+        jobs.map((j) => ({ queue: j.queue, name: j.name, job_id: j.jobId, data: JSON.stringify(j.data) })),
+      )
+      .execute();
+  },
+
+  /**
+   * Hands pending jobs to `push` (which adds them to Redis) and deletes each once pushed, in one transaction
+   * with SKIP LOCKED so several sweepers never push the same row twice. A failed push leaves the row.
+   */
+  async drainJobs(
+    db: Db,
+    push: (job: {
+      queue: string;
+      name: string;
+      jobId: string;
+      data: Record<string, unknown>;
+    }) => Promise<void>,
+    limit = 500,
+  ): Promise<number> {
+    return db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('job_outbox')
+        .selectAll()
+        .limit(limit)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      const pushed: string[] = [];
+      for (const row of rows) {
+        await push({ queue: row.queue, name: row.name, jobId: row.job_id, data: row.data });
+        pushed.push(row.id);
+      }
+      if (pushed.length > 0) await trx.deleteFrom('job_outbox').where('id', 'in', pushed).execute();
+      return pushed.length;
+    });
+  },
+};

@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import { ConflictError } from '@panorama/domain';
+import type { Database, Relationship } from '../schema.ts';
+import { outboxRepository } from './outboxes.ts';
+
+type Db = Kysely<Database>;
+
+export interface NewResponse {
+  cycleId: string;
+  subjectId: string;
+  relationship: Relationship;
+  ratings: Record<string, number | null>;
+  comments: Record<string, string>;
+}
+
+export interface JobToEnqueue {
+  queue: string;
+  name: string;
+  jobId: string;
+  data: Record<string, unknown>;
+}
+
+/** Thrown when the token was already spent: a double click, a second tab, a replayed post. */
+export class AlreadySubmittedError extends ConflictError {
+  constructor() {
+    super('This survey has already been submitted. Thank you.');
+  }
+}
+
+export const responseRepository = {
+  /**
+   * Stores a response atomically with the spent-token record (so a token yields exactly one response) and
+   * the jobs it makes necessary (so a Redis outage delays aggregation but never loses it). The response row
+   * holds a fresh random id and nothing that points at the invitation or the rater.
+   */
+  async submit(
+    db: Db,
+    input: {
+      spentMac: Buffer;
+      draftMac?: Buffer;
+      response: NewResponse;
+      itemCompetency: Map<string, string>;
+      jobs: JobToEnqueue[];
+    },
+  ): Promise<string> {
+    return db.transaction().execute(async (trx) => {
+      const spent = await trx
+        .insertInto('spent_tokens')
+        .values({ token_mac: input.spentMac })
+        .onConflict((oc) => oc.doNothing())
+        .executeTakeFirst();
+      if ((spent.numInsertedOrUpdatedRows ?? 0n) === 0n) throw new AlreadySubmittedError();
+
+      const id = randomUUID();
+      const r = input.response;
+      await trx
+        .insertInto('responses')
+        .values({ id, cycle_id: r.cycleId, subject_id: r.subjectId, relationship: r.relationship })
+        .execute();
+      const ratings = Object.entries(r.ratings).map(([itemId, value]) => ({
+        response_id: id,
+        item_id: itemId,
+        competency_id: input.itemCompetency.get(itemId) ?? '',
+        value,
+      }));
+      if (ratings.length > 0) await trx.insertInto('response_ratings').values(ratings).execute();
+      const comments = Object.entries(r.comments).map(([questionId, body]) => ({
+        response_id: id,
+        question_id: questionId,
+        body,
+      }));
+      if (comments.length > 0) await trx.insertInto('response_comments').values(comments).execute();
+      await outboxRepository.queueJobs(trx, input.jobs);
+      if (input.draftMac)
+        await trx.deleteFrom('response_drafts').where('draft_mac', '=', input.draftMac).execute();
+      return id;
+    });
+  },
+
+  /**
+   * Records, in a transaction of its own after the response committed, that an invitation was used. A later
+   * batch (`flushCompletions`) moves these into the invitations, so neither commit order nor transaction ids
+   * pair an invitation with its response.
+   */
+  async queueCompletion(db: Db, invitationId: string) {
+    await db
+      .insertInto('pending_completions')
+      .values({ invitation_id: invitationId })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  },
+
+  async flushCompletions(db: Db): Promise<number> {
+    const result = await sql<{ n: number }>`
+      with done as (delete from pending_completions returning invitation_id)
+      update invitations set status = 'completed', completed_on = current_date
+      from done where invitations.id = done.invitation_id and invitations.status <> 'completed'
+      returning 1 as n`.execute(db);
+    return result.rows.length;
+  },
+
+  async isSpent(db: Db, spentMac: Buffer) {
+    const row = await db
+      .selectFrom('spent_tokens')
+      .select('spent_on')
+      .where('token_mac', '=', spentMac)
+      .executeTakeFirst();
+    return row !== undefined;
+  },
+
+  async saveDraft(db: Db, draftMac: Buffer, ciphertext: Buffer) {
+    await db
+      .insertInto('response_drafts')
+      .values({ draft_mac: draftMac, ciphertext })
+      .onConflict((oc) => oc.column('draft_mac').doUpdateSet({ ciphertext, updated_on: sql`current_date` }))
+      .execute();
+  },
+
+  async loadDraft(db: Db, draftMac: Buffer) {
+    const row = await db
+      .selectFrom('response_drafts')
+      .select('ciphertext')
+      .where('draft_mac', '=', draftMac)
+      .executeTakeFirst();
+    return row?.ciphertext;
+  },
+
+  /** A subject's responses in the shape scoring takes; rows are read in a random-id order, never by time. */
+  async forSubject(db: Db, subjectId: string) {
+    const responses = await db
+      .selectFrom('responses')
+      .select(['id', 'relationship'])
+      .where('subject_id', '=', subjectId)
+      .orderBy('id')
+      .execute();
+    if (responses.length === 0) return [];
+    const ids = responses.map((r) => r.id);
+    const [ratings, comments] = await Promise.all([
+      db
+        .selectFrom('response_ratings')
+        .select(['response_id', 'item_id', 'value'])
+        .where('response_id', 'in', ids)
+        .execute(),
+      db
+        .selectFrom('response_comments')
+        .select(['response_id', 'question_id', 'body'])
+        .where('response_id', 'in', ids)
+        .execute(),
+    ]);
+    const byId = new Map(
+      responses.map((r) => [
+        r.id,
+        {
+          id: r.id,
+          relationship: r.relationship,
+          ratings: {} as Record<string, number | null>,
+          comments: {} as Record<string, string>,
+        },
+      ]),
+    );
+    for (const row of ratings) byId.get(row.response_id)!.ratings[row.item_id] = row.value;
+    for (const row of comments) byId.get(row.response_id)!.comments[row.question_id] = row.body;
+    return [...byId.values()];
+  },
+};

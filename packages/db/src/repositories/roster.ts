@@ -1,0 +1,161 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database, InvitationStatus, Relationship } from '../schema.ts';
+
+type Db = Kysely<Database>;
+
+export const rosterRepository = {
+  /** Adds a leader to a cycle (or updates their coach). */
+  async addSubject(db: Db, input: { cycleId: string; leaderId: string; coachId: string | null }) {
+    return db
+      .insertInto('subjects')
+      .values({ cycle_id: input.cycleId, leader_id: input.leaderId, coach_id: input.coachId })
+      .onConflict((oc) =>
+        oc
+          .constraint('subjects_cycle_leader_key')
+          .doUpdateSet((eb) => ({ coach_id: eb.ref('excluded.coach_id') })),
+      )
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  },
+
+  async findSubject(db: Db, id: string) {
+    return db.selectFrom('subjects').selectAll().where('id', '=', id).executeTakeFirst();
+  },
+
+  async subjectsOfCycle(db: Db, cycleId: string) {
+    return db
+      .selectFrom('subjects')
+      .innerJoin('people as leader', 'leader.id', 'subjects.leader_id')
+      .leftJoin('people as coach', 'coach.id', 'subjects.coach_id')
+      .select([
+        'subjects.id',
+        'subjects.cycle_id',
+        'subjects.leader_id',
+        'subjects.coach_id',
+        'subjects.released_version',
+        'leader.name as leader_name',
+        'leader.email as leader_email',
+        'coach.name as coach_name',
+      ])
+      .where('subjects.cycle_id', '=', cycleId)
+      .orderBy('leader.name')
+      .execute();
+  },
+
+  /** Adds an invitation; an existing one for the same subject and rater is kept as it is. */
+  async addInvitation(
+    db: Db,
+    input: { subjectId: string; raterId: string; relationship: Relationship; status?: InvitationStatus },
+  ) {
+    await db
+      .insertInto('invitations')
+      .values({
+        subject_id: input.subjectId,
+        rater_id: input.raterId,
+        relationship: input.relationship,
+        status: input.status ?? 'pending',
+      })
+      .onConflict((oc) => oc.constraint('invitations_subject_rater_key').doNothing())
+      .execute();
+  },
+
+  /** Invitations of a cycle with the rater's contact details: for admins and mail only, never for reports. */
+  async invitationsOfCycle(db: Db, cycleId: string, statuses?: InvitationStatus[]) {
+    let query = db
+      .selectFrom('invitations')
+      .innerJoin('subjects', 'subjects.id', 'invitations.subject_id')
+      .innerJoin('people as rater', 'rater.id', 'invitations.rater_id')
+      .innerJoin('people as leader', 'leader.id', 'subjects.leader_id')
+      .select([
+        'invitations.id',
+        'invitations.subject_id',
+        'invitations.relationship',
+        'invitations.status',
+        'invitations.sent_at',
+        'invitations.reminded_at',
+        'invitations.completed_on',
+        'invitations.bounce_reason',
+        'rater.id as rater_id',
+        'rater.name as rater_name',
+        'rater.email as rater_email',
+        'leader.name as leader_name',
+      ])
+      .where('subjects.cycle_id', '=', cycleId);
+    if (statuses) query = query.where('invitations.status', 'in', statuses);
+    return query.orderBy('rater.email').orderBy('leader.name').execute();
+  },
+
+  async addLink(db: Db, invitationId: string, tokenHash: Buffer, expiresAt: Date) {
+    await db
+      .insertInto('invitation_links')
+      .values({ token_hash: tokenHash, invitation_id: invitationId, expires_at: expiresAt })
+      .execute();
+  },
+
+  async markSent(db: Db, invitationIds: string[], kind: 'sent' | 'reminded', at: Date = new Date()) {
+    if (invitationIds.length === 0) return;
+    await db
+      .updateTable('invitations')
+      .set(kind === 'sent' ? { sent_at: at, status: 'sent' } : { reminded_at: at })
+      .where('id', 'in', invitationIds)
+      .where('status', 'in', ['pending', 'sent'])
+      .execute();
+  },
+
+  /** Looks up a live invitation by its token's MAC, with what the form needs. */
+  async findByTokenHash(db: Db, tokenHash: Buffer) {
+    return db
+      .selectFrom('invitation_links')
+      .innerJoin('invitations', 'invitations.id', 'invitation_links.invitation_id')
+      .innerJoin('subjects', 'subjects.id', 'invitations.subject_id')
+      .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+      .innerJoin('people as leader', 'leader.id', 'subjects.leader_id')
+      .leftJoin('pending_completions', 'pending_completions.invitation_id', 'invitations.id')
+      .select([
+        'invitations.id',
+        'invitations.status',
+        'invitations.relationship',
+        'invitation_links.expires_at',
+        'pending_completions.invitation_id as completion_pending',
+        'invitations.subject_id',
+        'subjects.cycle_id',
+        'cycles.status as cycle_status',
+        'cycles.closes_at',
+        'cycles.instrument_id',
+        'cycles.instrument_version',
+        'leader.name as leader_name',
+      ])
+      .where('invitation_links.token_hash', '=', tokenHash)
+      .executeTakeFirst();
+  },
+
+  async decline(db: Db, invitationId: string, at: Date = new Date()) {
+    const result = await db
+      .updateTable('invitations')
+      .set({ status: 'declined', declined_at: at })
+      .where('id', '=', invitationId)
+      .where('status', 'in', ['pending', 'sent'])
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  },
+
+  /** Invited and completed per group for a cycle or one subject: counts only, never names. */
+  async participation(db: Db, where: { cycleId: string } | { subjectId: string }) {
+    let query = db
+      .selectFrom('invitations')
+      .innerJoin('subjects', 'subjects.id', 'invitations.subject_id')
+      .select((eb) => [
+        'invitations.relationship',
+        eb.fn.countAll<number>().as('invited'),
+        eb.fn.count<number>(sql`case when invitations.status = 'completed' then 1 end`).as('completed'),
+        eb.fn.count<number>(sql`case when invitations.status = 'declined' then 1 end`).as('declined'),
+      ])
+      .where('invitations.status', 'not in', ['nominated', 'cancelled'])
+      .groupBy('invitations.relationship');
+    query =
+      'cycleId' in where
+        ? query.where('subjects.cycle_id', '=', where.cycleId)
+        : query.where('subjects.id', '=', where.subjectId);
+    return query.execute();
+  },
+};
