@@ -16,3 +16,12 @@ export {
   type JobToEnqueue,
 } from './repositories/responses.ts';
 export { outboxRepository } from './repositories/outboxes.ts';
+export {
+  resultRepository,
+  responseImportRepository,
+  bounceRepository,
+  type ComputedResult,
+  type WriteOutcome,
+  type CycleResponseRatings,
+  type ImportedResponse,
+} from './repositories/results.ts';

@@ -84,6 +84,7 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Run
       enableOfflineQueue: false,
       retryStrategy: () => null,
     });
+    probe.on('error', () => {});
     try {
       await probe.connect();
       if ((await probe.ping()) === 'PONG') break;

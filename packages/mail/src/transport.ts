@@ -38,6 +38,13 @@ export interface MailerOptions {
   onFileWritten?: (file: string, message: MailMessage) => void;
 }
 
+/** What nodemailer adds to the errors it throws. */
+interface SmtpErrorFields {
+  responseCode?: number;
+  code?: string;
+  command?: string;
+}
+
 export function createMailer(options: MailerOptions): Mailer {
   if (options.smtpUrl) {
     const transport = nodemailer.createTransport(options.smtpUrl, { from: options.from });
@@ -47,9 +54,13 @@ export function createMailer(options: MailerOptions): Mailer {
           const info = await transport.sendMail({ from: options.from, ...message });
           return { messageId: info.messageId, destination: 'smtp' };
         } catch (error) {
-          const code = (error as { responseCode?: number }).responseCode;
+          const { responseCode: code, code: kind, command } = error as SmtpErrorFields;
           if (code !== undefined && code >= 500 && code < 600) {
             throw new PermanentMailError(`SMTP ${code}: ${(error as Error).message}`, { cause: error });
+          }
+          // nodemailer refused the envelope itself (no or malformed recipient) before asking the server.
+          if (kind === 'EENVELOPE' && command === 'API') {
+            throw new PermanentMailError(`Bad address: ${(error as Error).message}`, { cause: error });
           }
           throw error;
         }

@@ -8,7 +8,7 @@ type Db = Kysely<Database>;
 const TRANSITIONS: Record<CycleStatus, CycleStatus[]> = {
   draft: ['open'],
   open: ['closed'],
-  closed: ['released', 'open'],
+  closed: ['released'],
   released: [],
 };
 

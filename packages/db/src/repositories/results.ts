@@ -1,0 +1,698 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import {
+  canRerelease,
+  ConflictError,
+  NotFoundError,
+  type AnonymityRules,
+  type GroupCounts,
+} from '@panorama/domain';
+import type { Database, Relationship } from '../schema.ts';
+import { outboxRepository } from './outboxes.ts';
+import type { JobToEnqueue } from './responses.ts';
+
+type Db = Kysely<Database>;
+
+/** A result row to store: what was computed, and a digest of everything it was computed from. */
+export interface ComputedResult {
+  sourceDigest: string;
+  data: unknown;
+}
+
+/** Whether a write made a new version, and which version is now the latest. */
+export interface WriteOutcome {
+  version: number;
+  created: boolean;
+}
+
+/** A response as scoring reads it when pooling a whole cycle (reliability): ratings only. */
+export interface CycleResponseRatings {
+  id: string;
+  relationship: Relationship;
+  ratings: Record<string, number | null>;
+}
+
+// Runs `fn` in a transaction holding a transaction-scoped advisory lock on `key`, so two workers working on
+// the same key run one after the other. Reuses the caller's transaction when given one (the lock then lasts
+// until the caller commits).
+async function locked<T>(db: Db, key: string, fn: (trx: Db) => Promise<T>): Promise<T> {
+  const run = async (trx: Db) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${key}))`.execute(trx);
+    return fn(trx);
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
+}
+
+/**
+ * Versioned results (profiles, changes, cohort roll-ups) and the reads the worker scores from. Every write
+ * appends a new version only when the digest of its sources differs from the latest one, under an advisory
+ * lock per subject or programme, so repeated or concurrent computations of the same inputs leave one row.
+ */
+export const resultRepository = {
+  /**
+   * Runs `fn` in a transaction that holds the lock for one subject's profile. Read the sources inside it:
+   * a worker that takes the lock later then sees at least the responses the earlier one saw, so versions
+   * never go backwards.
+   */
+  async withProfileLock<T>(db: Db, subjectId: string, fn: (trx: Db) => Promise<T>): Promise<T> {
+    return locked(db, `profile:${subjectId}`, fn);
+  },
+
+  async withChangeLock<T>(db: Db, subjectId: string, fn: (trx: Db) => Promise<T>): Promise<T> {
+    return locked(db, `change:${subjectId}`, fn);
+  },
+
+  async withCohortLock<T>(db: Db, programmeId: string, fn: (trx: Db) => Promise<T>): Promise<T> {
+    return locked(db, `cohort:${programmeId}`, fn);
+  },
+
+  /** The subject with its cycle, programme and pinned instrument. */
+  async subjectContext(db: Db, subjectId: string) {
+    return db
+      .selectFrom('subjects')
+      .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+      .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
+      .select([
+        'subjects.id as subject_id',
+        'subjects.leader_id',
+        'subjects.released_version',
+        'cycles.id as cycle_id',
+        'cycles.kind',
+        'cycles.instrument_id',
+        'cycles.instrument_version',
+        'programmes.id as programme_id',
+        'programmes.organisation_id',
+      ])
+      .where('subjects.id', '=', subjectId)
+      .executeTakeFirst();
+  },
+
+  /**
+   * SHA-256 over the subject's responses, sorted by id, with their relationship, ratings and comments
+   * (comments by their MD5, to keep the string short). Changes whenever a response is added or removed.
+   */
+  async profileSourceDigest(db: Db, subjectId: string): Promise<{ digest: string; responses: number }> {
+    const result = await sql<{ digest: string; responses: number }>`
+      select encode(sha256(convert_to(coalesce(string_agg(
+               r.id::text || ':' || r.relationship || ':' || coalesce(rt.ratings, '') || ':' || coalesce(cm.comments, ''),
+               '|' order by r.id), ''), 'UTF8')), 'hex') as digest,
+             count(*)::int as responses
+      from responses r
+      left join lateral (
+        select string_agg(item_id || '=' || coalesce(value::text, 'na'), ',' order by item_id) as ratings
+        from response_ratings where response_id = r.id) rt on true
+      left join lateral (
+        select string_agg(question_id || '=' || md5(body), ',' order by question_id) as comments
+        from response_comments where response_id = r.id) cm on true
+      where r.subject_id = ${subjectId}`.execute(db);
+    const row = result.rows[0];
+    return { digest: row?.digest ?? '', responses: row?.responses ?? 0 };
+  },
+
+  async latestProfile(db: Db, subjectId: string) {
+    return db
+      .selectFrom('profile_snapshots')
+      .select(['version', 'source_digest', 'group_counts', 'data', 'computed_at'])
+      .where('subject_id', '=', subjectId)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  },
+
+  /** Version and source digest of the latest profile, without its data. */
+  async latestProfileDigest(db: Db, subjectId: string) {
+    return db
+      .selectFrom('profile_snapshots')
+      .select(['version', 'source_digest'])
+      .where('subject_id', '=', subjectId)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  },
+
+  async profileVersion(db: Db, subjectId: string, version: number) {
+    return db
+      .selectFrom('profile_snapshots')
+      .select(['version', 'source_digest', 'group_counts', 'data', 'computed_at'])
+      .where('subject_id', '=', subjectId)
+      .where('version', '=', version)
+      .executeTakeFirst();
+  },
+
+  /**
+   * Stores a profile as version max+1 unless the latest version has the same source digest. Jobs the new
+   * version makes necessary are queued in the same transaction (and only when a version was created).
+   */
+  async saveProfile(
+    db: Db,
+    input: ComputedResult & { subjectId: string; groupCounts: GroupCounts; jobs?: JobToEnqueue[] },
+  ): Promise<WriteOutcome> {
+    return locked(db, `profile:${input.subjectId}`, async (trx) => {
+      const latest = await trx
+        .selectFrom('profile_snapshots')
+        .select(['version', 'source_digest'])
+        .where('subject_id', '=', input.subjectId)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (latest?.source_digest === input.sourceDigest) return { version: latest.version, created: false };
+      const version = (latest?.version ?? 0) + 1;
+      await trx
+        .insertInto('profile_snapshots')
+        .values({
+          subject_id: input.subjectId,
+          version,
+          source_digest: input.sourceDigest,
+          group_counts: JSON.stringify(input.groupCounts),
+          data: JSON.stringify(input.data),
+        })
+        .execute();
+      await outboxRepository.queueJobs(trx, input.jobs ?? []);
+      return { version, created: true };
+    });
+  },
+
+  /**
+   * Pins the latest profile as the released one. The first release always succeeds; a re-release only when
+   * every group that changed since the last release gained at least its k (METHODS §2, `canRerelease`),
+   * judged on the group counts of both snapshots and the stricter k of the two. Releasing an unchanged
+   * latest version again is a no-op.
+   */
+  async release(db: Db, subjectId: string, actorId: string | null): Promise<{ version: number }> {
+    const run = async (trx: Db) => {
+      const subject = await trx
+        .selectFrom('subjects')
+        .select(['id', 'released_version'])
+        .where('id', '=', subjectId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!subject) throw new NotFoundError('subject not found');
+      const latest = await resultRepository.latestProfile(trx, subjectId);
+      if (!latest)
+        throw new ConflictError('there is no profile to release yet: no responses were aggregated');
+      if (subject.released_version === latest.version) return { version: latest.version };
+      if (subject.released_version !== null) {
+        const previous = await resultRepository.profileVersion(trx, subjectId, subject.released_version);
+        if (previous) {
+          const rules = stricterRules(rulesOf(previous.data), rulesOf(latest.data));
+          const verdict = canRerelease(previous.group_counts, latest.group_counts, rules);
+          if (!verdict.allowed) {
+            const detail = verdict.problems
+              .map((p) => `${p.group.replace('_', ' ')} changed by ${p.gained} (needs ${p.required} or more)`)
+              .join('; ');
+            throw new ConflictError(
+              `this report cannot be released again yet: ${detail}. Releasing it would let readers work out ` +
+                'the new ratings by comparing the two versions; wait for more responses.',
+            );
+          }
+        }
+      }
+      await trx
+        .updateTable('subjects')
+        .set({ released_version: latest.version })
+        .where('id', '=', subjectId)
+        .execute();
+      await trx
+        .insertInto('releases')
+        .values({ subject_id: subjectId, profile_version: latest.version, released_by: actorId })
+        .execute();
+      return { version: latest.version };
+    };
+    return db.isTransaction ? run(db) : db.transaction().execute(run);
+  },
+
+  /**
+   * Baseline/follow-up pairs of the subject's leader in its programme, the subject being either side.
+   * A programme has one baseline cycle and any number of follow-ups.
+   */
+  async changePairs(db: Db, subjectId: string) {
+    return db
+      .selectFrom('subjects as s')
+      .innerJoin('cycles as c', 'c.id', 's.cycle_id')
+      .innerJoin('cycles as bc', (j) =>
+        j.onRef('bc.programme_id', '=', 'c.programme_id').on('bc.kind', '=', 'baseline'),
+      )
+      .innerJoin('subjects as b', (j) =>
+        j.onRef('b.cycle_id', '=', 'bc.id').onRef('b.leader_id', '=', 's.leader_id'),
+      )
+      .innerJoin('cycles as fc', (j) =>
+        j.onRef('fc.programme_id', '=', 'c.programme_id').on('fc.kind', '=', 'follow_up'),
+      )
+      .innerJoin('subjects as f', (j) =>
+        j.onRef('f.cycle_id', '=', 'fc.id').onRef('f.leader_id', '=', 's.leader_id'),
+      )
+      .select([
+        'b.id as baseline_subject_id',
+        'f.id as follow_up_subject_id',
+        'bc.id as baseline_cycle_id',
+        'fc.id as follow_up_cycle_id',
+        'c.programme_id',
+      ])
+      .where('s.id', '=', subjectId)
+      .where((eb) => eb.or([eb('b.id', '=', subjectId), eb('f.id', '=', subjectId)]))
+      .orderBy('f.id')
+      .execute();
+  },
+
+  /** Follow-up subjects of every leader of a programme who also has a baseline subject. */
+  async followUpSubjectsWithBaseline(db: Db, programmeId: string): Promise<string[]> {
+    const rows = await db
+      .selectFrom('subjects as f')
+      .innerJoin('cycles as fc', 'fc.id', 'f.cycle_id')
+      .innerJoin('cycles as bc', (j) =>
+        j.onRef('bc.programme_id', '=', 'fc.programme_id').on('bc.kind', '=', 'baseline'),
+      )
+      .innerJoin('subjects as b', (j) =>
+        j.onRef('b.cycle_id', '=', 'bc.id').onRef('b.leader_id', '=', 'f.leader_id'),
+      )
+      .select('f.id')
+      .where('fc.programme_id', '=', programmeId)
+      .where('fc.kind', '=', 'follow_up')
+      .orderBy('f.id')
+      .execute();
+    return rows.map((r) => r.id);
+  },
+
+  /**
+   * Raters invited for the leader in both subjects, per relationship in the follow-up: from invitations
+   * (never from responses). Invitations never sent (nominated) or cancelled do not count.
+   */
+  async invitedInBoth(db: Db, baselineSubjectId: string, followUpSubjectId: string) {
+    return db
+      .selectFrom('invitations as f')
+      .innerJoin('invitations as b', 'b.rater_id', 'f.rater_id')
+      .select((eb) => ['f.relationship', eb.fn.countAll<number>().as('raters')])
+      .where('f.subject_id', '=', followUpSubjectId)
+      .where('b.subject_id', '=', baselineSubjectId)
+      .where('f.relationship', '<>', 'self')
+      .where('f.status', 'not in', ['nominated', 'cancelled'])
+      .where('b.status', 'not in', ['nominated', 'cancelled'])
+      .groupBy('f.relationship')
+      .orderBy('f.relationship')
+      .execute();
+  },
+
+  /** Cheap fingerprint of a cycle's responses (count and a sum of id hashes) for caches. */
+  async cycleResponsesFingerprint(db: Db, cycleId: string): Promise<string> {
+    const row = await db
+      .selectFrom('responses')
+      .select(
+        sql<string>`count(*)::text || ':' || coalesce(sum(hashtext(id::text)::bigint), 0)::text`.as('f'),
+      )
+      .where('cycle_id', '=', cycleId)
+      .executeTakeFirstOrThrow();
+    return row.f;
+  },
+
+  /** One page of a cycle's responses in id order (keyset pagination), ratings only. */
+  async cycleResponsesPage(
+    db: Db,
+    cycleId: string,
+    afterId: string | null,
+    limit: number,
+  ): Promise<CycleResponseRatings[]> {
+    let query = db
+      .selectFrom('responses')
+      .select(['id', 'relationship'])
+      .where('cycle_id', '=', cycleId)
+      .orderBy('id')
+      .limit(limit);
+    if (afterId !== null) query = query.where('id', '>', afterId);
+    const responses = await query.execute();
+    if (responses.length === 0) return [];
+    const ratings = await db
+      .selectFrom('response_ratings')
+      .select(['response_id', 'item_id', 'value'])
+      .where(
+        'response_id',
+        'in',
+        responses.map((r) => r.id),
+      )
+      .execute();
+    const byId = new Map(
+      responses.map((r) => [
+        r.id,
+        { id: r.id, relationship: r.relationship, ratings: {} as Record<string, number | null> },
+      ]),
+    );
+    for (const row of ratings) byId.get(row.response_id)!.ratings[row.item_id] = row.value;
+    return [...byId.values()];
+  },
+
+  /** Cheap fingerprint of a cycle's stored profiles: snapshots are only appended, so their count moves. */
+  async cycleProfilesFingerprint(db: Db, cycleId: string): Promise<string> {
+    const row = await db
+      .selectFrom('profile_snapshots')
+      .innerJoin('subjects', 'subjects.id', 'profile_snapshots.subject_id')
+      .select(
+        sql<string>`count(*)::text || ':' || coalesce(max(profile_snapshots.computed_at)::text, '')`.as('f'),
+      )
+      .where('subjects.cycle_id', '=', cycleId)
+      .executeTakeFirstOrThrow();
+    return row.f;
+  },
+
+  /**
+   * Between-leader SD (n - 1) of the all-others competency score over the latest profiles of a cycle, per
+   * competency, computed in SQL from the stored JSON. Leaders whose all-others score is suppressed are left
+   * out; competencies with fewer than two leaders get no SD.
+   */
+  async allOthersSdByCompetency(db: Db, cycleId: string) {
+    const result = await sql<{ competency_id: string; sd: number; leaders: number }>`
+      with latest as (
+        select distinct on (ps.subject_id) ps.data
+        from profile_snapshots ps join subjects s on s.id = ps.subject_id
+        where s.cycle_id = ${cycleId}
+        order by ps.subject_id, ps.version desc)
+      select c->>'id' as competency_id,
+             stddev_samp((c->'groups'->'all_others'->>'mean')::float8) as sd,
+             count(*)::int as leaders
+      from latest, jsonb_array_elements(latest.data->'competencies') c
+      where c->'groups'->'all_others'->>'suppressed' = 'false'
+      group by 1
+      having count(*) >= 2
+      order by 1`.execute(db);
+    return result.rows;
+  },
+
+  async latestChange(db: Db, subjectId: string) {
+    return db
+      .selectFrom('change_results')
+      .select(['version', 'baseline_subject_id', 'source_digest', 'data', 'computed_at'])
+      .where('subject_id', '=', subjectId)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  },
+
+  /** Stores a change result as a new version unless its sources are unchanged. */
+  async saveChange(
+    db: Db,
+    input: ComputedResult & { subjectId: string; baselineSubjectId: string },
+  ): Promise<WriteOutcome> {
+    return locked(db, `change:${input.subjectId}`, async (trx) => {
+      const latest = await trx
+        .selectFrom('change_results')
+        .select(['version', 'source_digest'])
+        .where('subject_id', '=', input.subjectId)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (latest?.source_digest === input.sourceDigest) return { version: latest.version, created: false };
+      const version = (latest?.version ?? 0) + 1;
+      await trx
+        .insertInto('change_results')
+        .values({
+          subject_id: input.subjectId,
+          baseline_subject_id: input.baselineSubjectId,
+          version,
+          source_digest: input.sourceDigest,
+          data: JSON.stringify(input.data),
+        })
+        .execute();
+      return { version, created: true };
+    });
+  },
+
+  /** The programme's cycles, baseline first, then follow-ups by creation. */
+  async programmeCycles(db: Db, programmeId: string) {
+    return db
+      .selectFrom('cycles')
+      .select(['id', 'kind', 'name', 'instrument_id', 'instrument_version', 'created_at'])
+      .where('programme_id', '=', programmeId)
+      .orderBy(sql`kind = 'baseline'`, 'desc')
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+  },
+
+  /**
+   * Fingerprint of what a cohort roll-up reads: every subject of the two cycles with its latest profile
+   * version, and the invitation counts per status.
+   */
+  async cohortSourceFingerprint(db: Db, baselineCycleId: string, followUpCycleId: string): Promise<string> {
+    const result = await sql<{ f: string }>`
+      select encode(sha256(convert_to(
+        coalesce((select string_agg(s.id::text || '@' || coalesce(v.version, 0)::text, ',' order by s.id)
+                  from subjects s
+                  left join lateral (select max(version) as version from profile_snapshots where subject_id = s.id) v on true
+                  where s.cycle_id in (${baselineCycleId}, ${followUpCycleId})), '') || '|' ||
+        coalesce((select string_agg(x, ',' order by x) from (
+                  select s.cycle_id::text || ':' || i.relationship || ':' || i.status || ':' || count(*)::text as x
+                  from invitations i join subjects s on s.id = i.subject_id
+                  where s.cycle_id in (${baselineCycleId}, ${followUpCycleId})
+                  group by s.cycle_id, i.relationship, i.status) counts), ''),
+        'UTF8')), 'hex') as f`.execute(db);
+    return result.rows[0]?.f ?? '';
+  },
+
+  /**
+   * Leaders with a profile in both cycles, a page at a time in baseline-subject order, with the slim
+   * profiles a cohort roll-up needs: participation, anonymity and competency-level groups (items and
+   * comments are stripped in SQL, which keeps a large cohort small in memory).
+   */
+  async cohortLeadersPage(
+    db: Db,
+    input: { baselineCycleId: string; followUpCycleId: string; afterSubjectId: string | null; limit: number },
+  ) {
+    const slim = (alias: string) =>
+      sql.raw(`jsonb_build_object(
+        'scale', ${alias}.data->'scale', 'anonymity', ${alias}.data->'anonymity',
+        'participation', ${alias}.data->'participation',
+        'competencies', (select coalesce(jsonb_agg(jsonb_build_object('id', c->'id', 'title', c->'title',
+                          'groups', c->'groups', 'items', '[]'::jsonb) order by o), '[]'::jsonb)
+                         from jsonb_array_elements(${alias}.data->'competencies') with ordinality as x(c, o)))`);
+    const result = await sql<{
+      baseline_subject_id: string;
+      follow_up_subject_id: string;
+      baseline: unknown;
+      follow_up: unknown;
+    }>`
+      select b.id as baseline_subject_id, f.id as follow_up_subject_id,
+             ${slim('bp')} as baseline, ${slim('fp')} as follow_up
+      from subjects b
+      join subjects f on f.leader_id = b.leader_id and f.cycle_id = ${input.followUpCycleId}
+      join lateral (select data from profile_snapshots where subject_id = b.id order by version desc limit 1) bp on true
+      join lateral (select data from profile_snapshots where subject_id = f.id order by version desc limit 1) fp on true
+      where b.cycle_id = ${input.baselineCycleId}
+        and (${input.afterSubjectId}::uuid is null or b.id > ${input.afterSubjectId}::uuid)
+      order by b.id
+      limit ${input.limit}`.execute(db);
+    return result.rows;
+  },
+
+  async latestCohort(db: Db, programmeId: string) {
+    return db
+      .selectFrom('cohort_results')
+      .select(['version', 'source_digest', 'data', 'computed_at'])
+      .where('programme_id', '=', programmeId)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  },
+
+  /** Stores a cohort roll-up as a new version unless its sources are unchanged. */
+  async saveCohort(db: Db, input: ComputedResult & { programmeId: string; jobs?: JobToEnqueue[] }) {
+    return locked(db, `cohort:${input.programmeId}`, async (trx): Promise<WriteOutcome> => {
+      const latest = await trx
+        .selectFrom('cohort_results')
+        .select(['version', 'source_digest'])
+        .where('programme_id', '=', input.programmeId)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (latest?.source_digest === input.sourceDigest) return { version: latest.version, created: false };
+      const version = (latest?.version ?? 0) + 1;
+      await trx
+        .insertInto('cohort_results')
+        .values({
+          programme_id: input.programmeId,
+          version,
+          source_digest: input.sourceDigest,
+          data: JSON.stringify(input.data),
+        })
+        .execute();
+      await outboxRepository.queueJobs(trx, input.jobs ?? []);
+      return { version, created: true };
+    });
+  },
+
+  /** Latest profile of every subject of a programme with its leader, for exports (no rater-level data). */
+  async latestProfilesOfProgramme(db: Db, programmeId: string) {
+    const result = await sql<{
+      subject_id: string;
+      cycle_id: string;
+      cycle_name: string;
+      cycle_kind: 'baseline' | 'follow_up';
+      leader_name: string;
+      leader_email: string;
+      version: number;
+      released_version: number | null;
+      data: unknown;
+    }>`
+      select s.id as subject_id, c.id as cycle_id, c.name as cycle_name, c.kind as cycle_kind,
+             p.name as leader_name, p.email as leader_email, ps.version, s.released_version, ps.data
+      from subjects s
+      join cycles c on c.id = s.cycle_id
+      join people p on p.id = s.leader_id
+      join lateral (select version, data from profile_snapshots where subject_id = s.id
+                    order by version desc limit 1) ps on true
+      where c.programme_id = ${programmeId}
+      order by c.kind = 'baseline' desc, c.created_at, p.email`.execute(db);
+    return result.rows;
+  },
+
+  /** Latest change result of every follow-up subject of a programme with its leader. */
+  async latestChangesOfProgramme(db: Db, programmeId: string) {
+    const result = await sql<{
+      subject_id: string;
+      baseline_subject_id: string;
+      cycle_name: string;
+      leader_name: string;
+      leader_email: string;
+      version: number;
+      data: unknown;
+    }>`
+      select s.id as subject_id, cr.baseline_subject_id, c.name as cycle_name, p.name as leader_name,
+             p.email as leader_email, cr.version, cr.data
+      from subjects s
+      join cycles c on c.id = s.cycle_id
+      join people p on p.id = s.leader_id
+      join lateral (select version, baseline_subject_id, data from change_results where subject_id = s.id
+                    order by version desc limit 1) cr on true
+      where c.programme_id = ${programmeId}
+      order by c.created_at, p.email`.execute(db);
+    return result.rows;
+  },
+};
+
+function rulesOf(data: unknown): AnonymityRules | null {
+  const anonymity = (data as { anonymity?: AnonymityRules } | null)?.anonymity;
+  return anonymity?.k ? anonymity : null;
+}
+
+function stricterRules(a: AnonymityRules | null, b: AnonymityRules | null): AnonymityRules {
+  const first = a ?? b;
+  if (!first)
+    throw new ConflictError('a stored profile has no anonymity rules; recompute it before releasing');
+  const second = b ?? first;
+  return {
+    k: {
+      peer: Math.max(first.k.peer, second.k.peer),
+      direct_report: Math.max(first.k.direct_report, second.k.direct_report),
+      other: Math.max(first.k.other, second.k.other),
+      all_others: Math.max(first.k.all_others, second.k.all_others),
+    },
+    distributionMinN: Math.max(first.distributionMinN, second.distributionMinN),
+  };
+}
+
+/** A response read from a bulk file, ready to store. */
+export interface ImportedResponse {
+  subjectId: string;
+  relationship: Relationship;
+  ratings: { itemId: string; competencyId: string; value: number | null }[];
+  comments: { questionId: string; body: string }[];
+}
+
+/**
+ * Bulk-loaded responses (an import from another survey tool): stored like submitted ones, with fresh random
+ * ids and nothing that points at a rater. Belongs beside `responseRepository`; kept here until that file's
+ * owner takes it over.
+ */
+export const responseImportRepository = {
+  /** The cycle with its programme, organisation and pinned instrument. */
+  async cycleForImport(db: Db, cycleId: string) {
+    return db
+      .selectFrom('cycles')
+      .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
+      .select([
+        'cycles.id',
+        'cycles.status',
+        'cycles.instrument_id',
+        'cycles.instrument_version',
+        'programmes.id as programme_id',
+        'programmes.organisation_id',
+      ])
+      .where('cycles.id', '=', cycleId)
+      .executeTakeFirst();
+  },
+
+  /** Inserts responses and queues the given jobs; call inside the caller's transaction for all-or-nothing. */
+  async insert(
+    db: Db,
+    responses: ImportedResponse[],
+    jobs: JobToEnqueue[],
+    cycleId: string,
+  ): Promise<string[]> {
+    const ids: string[] = [];
+    const ratingRows: {
+      response_id: string;
+      item_id: string;
+      competency_id: string;
+      value: number | null;
+    }[] = [];
+    const commentRows: { response_id: string; question_id: string; body: string }[] = [];
+    const responseRows = responses.map((r) => {
+      const id = randomUUID();
+      ids.push(id);
+      for (const rating of r.ratings) {
+        ratingRows.push({
+          response_id: id,
+          item_id: rating.itemId,
+          competency_id: rating.competencyId,
+          value: rating.value,
+        });
+      }
+      for (const comment of r.comments) {
+        commentRows.push({ response_id: id, question_id: comment.questionId, body: comment.body });
+      }
+      return { id, cycle_id: cycleId, subject_id: r.subjectId, relationship: r.relationship };
+    });
+    // Postgres takes at most 65535 parameters per statement.
+    for (const chunk of chunks(responseRows, 5_000)) await db.insertInto('responses').values(chunk).execute();
+    for (const chunk of chunks(ratingRows, 10_000))
+      await db.insertInto('response_ratings').values(chunk).execute();
+    for (const chunk of chunks(commentRows, 10_000))
+      await db.insertInto('response_comments').values(chunk).execute();
+    await outboxRepository.queueJobs(db, jobs);
+    return ids;
+  },
+};
+
+function chunks<T>(rows: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
+/**
+ * Invitations whose email bounced. Belongs beside `rosterRepository`; kept here until that file's owner
+ * takes it over.
+ */
+export const bounceRepository = {
+  /**
+   * Marks the organisation's pending or sent invitations of the person with this address as bounced.
+   * Returns how many changed.
+   */
+  async markBounced(
+    db: Db,
+    input: { organisationId: string; address: string; reason: string },
+  ): Promise<number> {
+    const result = await db
+      .updateTable('invitations')
+      .set({ status: 'bounced', bounce_reason: input.reason.slice(0, 500) })
+      .where('status', 'in', ['pending', 'sent'])
+      .where(
+        'rater_id',
+        'in',
+        db
+          .selectFrom('people')
+          .select('id')
+          .where('organisation_id', '=', input.organisationId)
+          .where('email', '=', input.address.trim().toLowerCase()),
+      )
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  },
+};

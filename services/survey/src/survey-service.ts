@@ -1,0 +1,189 @@
+import type { Kysely } from 'kysely';
+import {
+  outboxRepository,
+  responseRepository,
+  rosterRepository,
+  programmeRepository,
+  type Database,
+} from '@panorama/db';
+import {
+  InstrumentSchema,
+  NotFoundError,
+  openDraft,
+  parseAnswers,
+  sealDraft,
+  tokenMac,
+  TOKEN_PATTERN,
+  type Answers,
+  type Instrument,
+  type SecretKeys,
+} from '@panorama/domain';
+import { planJob, type Producer } from '@panorama/jobs';
+
+/**
+ * Every unusable link (malformed, unknown, expired, used, declined, cycle closed) gets this one error, so
+ * the answer never tells whether a link ever existed.
+ */
+export class LinkUnusableError extends NotFoundError {
+  constructor() {
+    super(
+      'This link cannot be used. It may be incomplete, expired, or already used. ' +
+        'If you still want to give feedback, ask the person who invited you for a new link.',
+    );
+  }
+}
+
+export interface SurveyServiceDeps {
+  db: Kysely<Database>;
+  keys: SecretKeys;
+  /** Pushes the job outbox to Redis right after a submission; without it the worker's sweeper does. */
+  producer?: Pick<Producer, 'add'> | undefined;
+  onEnqueueError?: (error: unknown) => void;
+}
+
+export interface OpenedSurvey {
+  invitationId: string;
+  subjectId: string;
+  cycleId: string;
+  relationship: Database['invitations']['relationship'];
+  leaderName: string;
+  closesAt: Date;
+  instrument: Instrument;
+  perspective: 'self' | 'rater';
+}
+
+export type SurveyService = ReturnType<typeof createSurveyService>;
+
+/** What a page of the form covered, for merging its answers into a draft. */
+export interface DraftScope {
+  questionIds?: readonly string[];
+}
+
+/**
+ * A page's answers laid over a draft. Ratings cannot be cleared in a browser (a radio stays chosen), but
+ * a comment can: an empty comment on the page removes the saved one.
+ */
+export function mergeAnswers(draft: Answers, page: Answers, scope: DraftScope = {}): Answers {
+  const comments: Record<string, string> = { ...draft.comments };
+  for (const id of scope.questionIds ?? []) delete comments[id];
+  return {
+    ratings: { ...draft.ratings, ...page.ratings },
+    comments: { ...comments, ...page.comments },
+  };
+}
+
+export function createSurveyService(deps: SurveyServiceDeps) {
+  const { db, keys } = deps;
+  const instruments = new Map<string, Instrument>();
+
+  async function instrument(id: string, version: number): Promise<Instrument> {
+    const key = `${id}@${version}`;
+    let found = instruments.get(key);
+    if (!found) {
+      found = InstrumentSchema.parse(
+        await programmeRepository.instrumentDefinition(db, id, version),
+      ) as Instrument;
+      instruments.set(key, found);
+    }
+    return found;
+  }
+
+  /** Resolves a token to its survey, or throws LinkUnusableError for every kind of unusable link. */
+  async function open(token: string, now = new Date()): Promise<OpenedSurvey> {
+    if (!TOKEN_PATTERN.test(token)) throw new LinkUnusableError();
+    const row = await rosterRepository.findByTokenHash(db, tokenMac(keys.invitation, token));
+    if (
+      !row ||
+      row.expires_at.getTime() <= now.getTime() ||
+      row.closes_at.getTime() <= now.getTime() ||
+      row.cycle_status !== 'open' ||
+      !['pending', 'sent'].includes(row.status) ||
+      row.completion_pending !== null ||
+      (await responseRepository.isSpent(db, tokenMac(keys.spent, token)))
+    ) {
+      throw new LinkUnusableError();
+    }
+    return {
+      invitationId: row.id,
+      subjectId: row.subject_id,
+      cycleId: row.cycle_id,
+      relationship: row.relationship,
+      leaderName: row.leader_name,
+      closesAt: row.closes_at,
+      instrument: await instrument(row.instrument_id, row.instrument_version),
+      perspective: row.relationship === 'self' ? 'self' : 'rater',
+    };
+  }
+
+  async function loadDraft(token: string): Promise<Answers> {
+    const sealed = await responseRepository.loadDraft(db, tokenMac(keys.draft, token));
+    if (!sealed) return { ratings: {}, comments: {} };
+    try {
+      return JSON.parse(openDraft(keys, token, sealed)) as Answers;
+    } catch {
+      // A draft sealed under an older secret cannot be read; starting afresh beats failing.
+      return { ratings: {}, comments: {} };
+    }
+  }
+
+  /**
+   * Merges one page's answers into the sealed draft and returns the merged answers. Questions named in
+   * `scope.questionIds` were on the page: one left empty there removes its saved answer.
+   */
+  async function saveDraft(token: string, page: Answers, scope: DraftScope = {}): Promise<Answers> {
+    const merged = mergeAnswers(await loadDraft(token), page, scope);
+    await responseRepository.saveDraft(
+      db,
+      tokenMac(keys.draft, token),
+      sealDraft(keys, token, JSON.stringify(merged)),
+    );
+    return merged;
+  }
+
+  /**
+   * Stores the response (complete answers required) exactly once for this token. The invitation is marked
+   * completed outside the response's transaction, and aggregation is queued through the job outbox.
+   */
+  async function submit(token: string, survey: OpenedSurvey, answers: Answers): Promise<void> {
+    // Re-validate the merged answers as a whole: a draft is input too.
+    const fields: Record<string, string> = {};
+    for (const [id, value] of Object.entries(answers.ratings))
+      fields[`r.${id}`] = value === null ? 'na' : String(value);
+    for (const [id, text] of Object.entries(answers.comments)) fields[`c.${id}`] = text;
+    const clean = parseAnswers(survey.instrument, fields, { complete: true });
+    const itemCompetency = new Map(
+      survey.instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, c.id] as const)),
+    );
+    await responseRepository.submit(db, {
+      spentMac: tokenMac(keys.spent, token),
+      draftMac: tokenMac(keys.draft, token),
+      response: {
+        cycleId: survey.cycleId,
+        subjectId: survey.subjectId,
+        relationship: survey.relationship,
+        ...clean,
+      },
+      itemCompetency,
+      jobs: [planJob('aggregate-subject', { subjectId: survey.subjectId })],
+    });
+    await responseRepository.queueCompletion(db, survey.invitationId);
+    await pushJobs();
+  }
+
+  async function decline(survey: OpenedSurvey): Promise<void> {
+    await rosterRepository.decline(db, survey.invitationId);
+  }
+
+  async function pushJobs(): Promise<void> {
+    if (!deps.producer) return;
+    const producer = deps.producer;
+    try {
+      await outboxRepository.drainJobs(db, (job) => producer.add(job as Parameters<Producer['add']>[0]));
+    } catch (error) {
+      // Redis is down: the rows stay in the job outbox and the worker's sweeper enqueues them later.
+      deps.onEnqueueError?.(error);
+    }
+  }
+
+  return { open, loadDraft, saveDraft, submit, decline, pushJobs };
+}

@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../infra/cli/commands.ts';
+import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
+import { TEST_SECRET } from '../support/scenario.ts';
+
+let t: TestDatabase;
+let env: Record<string, string>;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  env = { DATABASE_URL: t.url, APP_SECRET: TEST_SECRET, SURVEY_PUBLIC_URL: 'http://survey.test' };
+});
+afterAll(async () => {
+  await t.drop();
+});
+
+async function run(argv: string[], environment: Record<string, string> = env) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, environment, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('pnpm panorama', () => {
+  it('prints help and refuses unknown commands with a usage exit code', async () => {
+    expect((await run(['help'])).out).toContain('Usage: pnpm panorama <command>');
+    const unknown = await run(['frobnicate']);
+    expect(unknown.code).toBe(64);
+    expect(unknown.err).toContain("unknown command 'frobnicate'");
+  });
+
+  it('validates instruments, naming the file and path of each problem', async () => {
+    const good = await run(['validate-survey', 'surveys/leadership-360/instrument.yaml']);
+    expect(good.code).toBe(0);
+    expect(good.out).toMatch(/leadership-360 v1: 11 competencies, 44 items, 3 open questions/);
+    const missing = await run(['validate-survey', 'surveys/nope.yaml']);
+    expect(missing.code).toBe(65);
+    expect(missing.err).toContain('file not found');
+  });
+
+  it('stops with one message naming every bad config key', async () => {
+    const result = await run(['migrate'], { DATABASE_URL: 'mysql://nope', APP_SECRET: 'short' });
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(/DATABASE_URL: expected a URL/);
+    expect(result.err).toMatch(/APP_SECRET: must be at least 32 characters/);
+  });
+
+  it('says clearly when the database cannot be reached, and changes nothing', async () => {
+    const result = await run(['migrate'], { ...env, DATABASE_URL: 'postgres://x:y@127.0.0.1:1/none' });
+    expect(result.code).toBe(69);
+    expect(result.err).toContain('cannot reach the database');
+  });
+
+  it('migrates down and up again', async () => {
+    expect((await run(['migrate'])).out).toBe('database is up to date');
+    expect((await run(['migrate', '--down', 'all'])).out).toMatch(/^reverted: /);
+    expect((await run(['migrate'])).out).toMatch(/^applied: /);
+  });
+
+  it('launches a cycle from the command line', async () => {
+    const org = await run([
+      'create-organisation',
+      '--name',
+      'Acme',
+      '--slug',
+      'acme',
+      '--admin-email',
+      'hr@acme.test',
+      '--admin-name',
+      'Hana',
+    ]);
+    expect(org.code).toBe(0);
+    const bad = await run([
+      'create-programme',
+      '--org',
+      'acme',
+      '--name',
+      'P',
+      '--baseline-closes',
+      'tomorrow',
+    ]);
+    expect(bad.code).toBe(64);
+    expect(bad.err).toContain('--baseline-closes must be a date');
+    const closes = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
+    const programme = await run([
+      'create-programme',
+      '--org',
+      'acme',
+      '--name',
+      'Leadership',
+      '--baseline-closes',
+      closes,
+    ]);
+    expect(programme.code).toBe(0);
+    const cycleId = /baseline cycle\s+(\S+)/.exec(programme.out)![1]!;
+    const csv = `${import.meta.dirname}/../fixtures/roster-small.csv`;
+    const imported = await run(['import-roster', '--cycle', cycleId, csv]);
+    expect(imported.err).toBe('');
+    expect(imported.out).toContain('2 leaders');
+    const opened = await run(['open-cycle', '--cycle', cycleId]);
+    expect(opened.out).toMatch(/cycle open: \d+ invitations in \d+ emails queued/);
+    const closed = await run(['close-cycle', '--cycle', cycleId]);
+    expect(closed.out).toContain('aggregation queued for 2 leaders');
+    const reopen = await run(['open-cycle', '--cycle', cycleId]);
+    expect(reopen.code).toBe(65);
+    expect(reopen.err).toContain('a closed cycle cannot become open');
+  });
+
+  it('seeds the demo once, through the real code paths', async () => {
+    const first = await run(['seed-demo']);
+    expect(first.code).toBe(0);
+    expect(first.out).toContain('HR:     hr@northwind.example.org');
+    const second = await run(['seed-demo']);
+    expect(second.out).toContain('exists already');
+    const subjects = await t.db
+      .selectFrom('subjects')
+      .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+      .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
+      .innerJoin('organisations', 'organisations.id', 'programmes.organisation_id')
+      .where('organisations.slug', '=', 'northwind-demo')
+      .select(['cycles.kind', t.db.fn.countAll<number>().as('n')])
+      .groupBy('cycles.kind')
+      .execute();
+    expect(Object.fromEntries(subjects.map((s) => [s.kind, Number(s.n)]))).toEqual({
+      baseline: 12,
+      follow_up: 12,
+    });
+    const demoCycles = t.db
+      .selectFrom('cycles')
+      .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
+      .innerJoin('organisations', 'organisations.id', 'programmes.organisation_id')
+      .where('organisations.slug', '=', 'northwind-demo')
+      .select('cycles.id');
+    const perSubject = await t.db
+      .selectFrom('responses')
+      .where('cycle_id', 'in', demoCycles)
+      .select(['subject_id', 'relationship', t.db.fn.countAll<number>().as('n')])
+      .groupBy(['subject_id', 'relationship'])
+      .execute();
+    const groups = new Set(perSubject.map((r) => r.relationship));
+    expect([...groups].sort()).toEqual(['direct_report', 'manager', 'other', 'peer', 'self']);
+    const totals = new Map<string, number>();
+    for (const r of perSubject)
+      if (r.relationship !== 'self') totals.set(r.subject_id, (totals.get(r.subject_id) ?? 0) + Number(r.n));
+    for (const n of totals.values()) {
+      expect(n).toBeGreaterThanOrEqual(5);
+      expect(n).toBeLessThanOrEqual(12);
+    }
+    const invited = await t.db
+      .selectFrom('invitations')
+      .innerJoin('subjects', 'subjects.id', 'invitations.subject_id')
+      .where('subjects.cycle_id', 'in', demoCycles)
+      .where('invitations.relationship', '<>', 'self')
+      .select(['subjects.id', t.db.fn.countAll<number>().as('n')])
+      .groupBy('subjects.id')
+      .execute();
+    expect(invited).toHaveLength(24);
+    for (const row of invited) {
+      expect(Number(row.n)).toBeGreaterThanOrEqual(8);
+      expect(Number(row.n)).toBeLessThanOrEqual(12);
+    }
+    // Every response's invitation was marked completed by the batch, and no more.
+    const completed = await t.db
+      .selectFrom('invitations')
+      .innerJoin('subjects', 'subjects.id', 'invitations.subject_id')
+      .where('subjects.cycle_id', 'in', demoCycles)
+      .select(t.db.fn.countAll<number>().as('n'))
+      .where('status', '=', 'completed')
+      .executeTakeFirstOrThrow();
+    const responses = await t.db
+      .selectFrom('responses')
+      .where('cycle_id', 'in', demoCycles)
+      .select(t.db.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(Number(completed.n)).toBe(Number(responses.n));
+  });
+});
