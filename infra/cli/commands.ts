@@ -8,7 +8,6 @@ import {
   migrateToLatest,
   organisationRepository,
   personRepository,
-  programmeRepository,
   type Db,
 } from '@panorama/db';
 import {
@@ -18,7 +17,14 @@ import {
   loadInstrument,
   ValidationError,
 } from '@panorama/domain';
-import { closeCycle, importRoster, openCycle, parseRosterCsv, sendReminders } from '@panorama/report';
+import {
+  closeCycle,
+  createProgrammeWithCycles,
+  importRoster,
+  openCycle,
+  parseRosterCsv,
+  sendReminders,
+} from '@panorama/report';
 import { seedDemo } from '../demo/seed.ts';
 
 export interface Io {
@@ -71,17 +77,6 @@ function date(value: string, name: string): Date {
   }
   // The deadline is the end of that day, UTC.
   return new Date(`${value}T23:59:59Z`);
-}
-
-async function registerInstrument(db: Db, file: string) {
-  const instrument = await loadInstrument(file);
-  await programmeRepository.pinInstrument(db, {
-    id: instrument.id,
-    version: instrument.version,
-    checksum: instrumentChecksum(instrument),
-    definition: instrument,
-  });
-  return instrument;
 }
 
 const commands: Record<string, Command> = {
@@ -193,35 +188,13 @@ const commands: Record<string, Command> = {
         : null;
       const organisation = await organisationRepository.findBySlug(db(), values.org!);
       if (!organisation) throw new ValidationError(`no organisation with slug '${values.org}'`);
-      const instrument = await registerInstrument(db(), values.instrument!);
-      const result = await db()
-        .transaction()
-        .execute(async (trx) => {
-          const programme = await programmeRepository.create(trx, {
-            organisationId: organisation.id,
-            name: values.name!,
-          });
-          const common = {
-            programmeId: programme.id,
-            instrumentId: instrument.id,
-            instrumentVersion: instrument.version,
-          };
-          const baseline = await programmeRepository.createCycle(trx, {
-            ...common,
-            kind: 'baseline',
-            name: 'Baseline',
-            closesAt: baselineCloses,
-          });
-          const followUp = followUpCloses
-            ? await programmeRepository.createCycle(trx, {
-                ...common,
-                kind: 'follow_up',
-                name: 'Follow-up',
-                closesAt: followUpCloses,
-              })
-            : null;
-          return { programme, baseline, followUp };
-        });
+      const result = await createProgrammeWithCycles(db(), {
+        organisationId: organisation.id,
+        name: values.name!,
+        instrumentFile: values.instrument!,
+        baselineClosesAt: baselineCloses,
+        followUpClosesAt: followUpCloses,
+      });
       io.out(`programme ${result.programme.id}`);
       io.out(`  baseline cycle  ${result.baseline.id} (closes ${values['baseline-closes']})`);
       if (result.followUp)

@@ -25,3 +25,4 @@ export {
   type CycleResponseRatings,
   type ImportedResponse,
 } from './repositories/results.ts';
+export { sessionRepository, type Viewer } from './repositories/sessions.ts';

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  isJobName,
   planJob,
   QUEUES,
   type JobName,
@@ -11,8 +12,8 @@ import {
 
 export interface Producer {
   enqueue<N extends JobName>(name: N, payload: JobPayload<N>): Promise<PlannedJob>;
-  /** Adds a job planned earlier (for example one taken from the job outbox table). */
-  add(job: Pick<PlannedJob, 'queue' | 'name' | 'jobId' | 'data'>): Promise<void>;
+  /** Adds a job planned earlier (for example a row of the job outbox table); unknown names are refused. */
+  add(job: { name: string; data: Record<string, unknown>; queue?: string; jobId?: string }): Promise<void>;
   queue(name: QueueName): Queue;
   close(): Promise<void>;
 }
@@ -22,10 +23,16 @@ export function createProducer({ connection, prefix }: { connection: Redis; pref
     QUEUES.map((name) => [name, new Queue(name, { connection, prefix })] as const),
   );
   const queue = (name: QueueName) => queues.get(name)!;
-  const add = async (job: Pick<PlannedJob, 'queue' | 'name' | 'jobId' | 'data'>) => {
+  const add = async (job: {
+    name: string;
+    data: Record<string, unknown>;
+    queue?: string;
+    jobId?: string;
+  }) => {
+    if (!isJobName(job.name)) throw new Error(`unknown job name ${JSON.stringify(job.name)}`);
     // Re-planned, so a job taken from the outbox lands in a current coalescing window.
     const planned = planJob(job.name, job.data as never);
-    await queue(job.queue).add(job.name, planned.data, planned.options);
+    await queue(planned.queue).add(job.name, planned.data, planned.options);
   };
   return {
     async enqueue(name, payload) {

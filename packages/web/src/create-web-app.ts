@@ -43,7 +43,6 @@ export async function createWebApp(options: WebAppOptions): Promise<FastifyInsta
     logger: loggerOptions(options.logLevel),
     trustProxy: options.trustProxy ?? false,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
-    disableRequestLogging: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Never log a request id derived from a client header.

@@ -71,6 +71,9 @@ async function send(app: FastifyInstance, request: FastifyRequest, reply: Fastif
 export const errorPages = fp(
   async (app: FastifyInstance) => {
     app.setErrorHandler(async (error: FastifyError, request, reply) => {
+      // A page that needs a signed-in viewer sends people to sign in rather than showing an error.
+      if (error.statusCode === 401 && !request.url.startsWith('/api/'))
+        return reply.redirect('/sign-in', 303);
       const view = classify(error);
       if (view.status >= 500) request.log.error({ err: error }, 'request failed');
       else request.log.info({ status: view.status, code: error.code }, 'request refused');

@@ -1,27 +1,41 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { Db } from '@panorama/db';
+import { outboxRepository, type Db } from '@panorama/db';
+import type { SecretKeys } from '@panorama/domain';
+import type { Producer } from '@panorama/jobs';
 import { createWebApp } from '@panorama/web';
+import multipart from '@fastify/multipart';
+import { sessions } from './auth/session.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { signInRoutes } from './routes/sign-in.ts';
 
 export interface ReportAppDeps {
   db: Db;
+  keys: SecretKeys;
+  /** Rate-limit store, readiness and job pushes; absent only in tests that do not need them. */
   redis?: Redis;
+  producer?: Pick<Producer, 'add'>;
+  /** Where instrument folders live (default: the repository's surveys/). */
+  instrumentsDir?: string;
   config: {
     LOG_LEVEL: string;
     APP_SECRET: string;
     REPORT_PUBLIC_URL: string;
+    SURVEY_PUBLIC_URL: string;
     TRUST_PROXY: boolean;
+    SESSION_TTL_HOURS: number;
   };
 }
 
 /** Builds the coach / leader / HR app. Never listens, never reads the environment (see server.ts). */
 export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstance> {
+  const secure = deps.config.REPORT_PUBLIC_URL.startsWith('https:');
   const app = await createWebApp({
     viewsDir: path.resolve(import.meta.dirname, '../views'),
     logLevel: deps.config.LOG_LEVEL,
     cookieSecret: deps.config.APP_SECRET,
-    secure: deps.config.REPORT_PUBLIC_URL.startsWith('https:'),
+    secure,
     trustProxy: deps.config.TRUST_PROXY,
     redis: deps.redis,
     bodyLimit: 2 * 1024 * 1024,
@@ -31,6 +45,33 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
     },
   });
 
-  app.get('/', async (_request, reply) => reply.viewAsync('home.hbs', { pageTitle: 'Reports' }));
+  const pushJobs = () =>
+    outboxRepository.tryDrainJobs(deps.db, deps.producer?.add, (error) =>
+      app.log.warn({ err: (error as Error).message }, 'job push deferred to the sweeper'),
+    );
+
+  await app.register(sessions, {
+    db: deps.db,
+    keys: deps.keys,
+    secure,
+    ttlHours: deps.config.SESSION_TTL_HOURS,
+  });
+  await app.register(
+    signInRoutes({ db: deps.db, keys: deps.keys, reportBaseUrl: deps.config.REPORT_PUBLIC_URL, pushJobs }),
+  );
+  // Roster uploads: one CSV of at most 2 MiB, fields parsed before the CSRF check sees the body.
+  await app.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { fileSize: 2 * 1024 * 1024, files: 1, fields: 10, parts: 12 },
+  });
+  await app.register(
+    adminRoutes({
+      db: deps.db,
+      keys: deps.keys,
+      surveyBaseUrl: deps.config.SURVEY_PUBLIC_URL,
+      instrumentsDir: deps.instrumentsDir ?? path.resolve(import.meta.dirname, '../../../surveys'),
+      pushJobs,
+    }),
+  );
   return app;
 }

@@ -7,3 +7,12 @@ export {
   type RosterRow,
 } from './admin/roster-import.ts';
 export { openCycle, sendReminders, closeCycle, type LifecycleDeps } from './admin/cycle-lifecycle.ts';
+export { createProgrammeWithCycles, registerInstrument } from './admin/programmes.ts';
+export {
+  importResponses,
+  RESPONSE_COLUMNS,
+  COMMENT_COLUMNS,
+  type ImportResponsesInput,
+  type ImportResponsesResult,
+} from './bulk/import-responses.ts';
+export { exportProgramme, type ProgrammeExport } from './bulk/export.ts';

@@ -1,6 +1,7 @@
 import { loadConfigOrExit, reportEnv } from '@panorama/config';
 import { createDb } from '@panorama/db';
-import { createRedis } from '@panorama/jobs';
+import { deriveKeys } from '@panorama/domain';
+import { createProducer, createRedis } from '@panorama/jobs';
 import { serve } from '@panorama/web';
 import { buildReportApp } from './app.ts';
 
@@ -11,12 +12,14 @@ const db = createDb({
   applicationName: 'report',
 });
 const redis = createRedis(config.REDIS_URL, 'producer');
-const app = await buildReportApp({ db, redis, config });
+const producer = createProducer({ connection: redis, prefix: config.QUEUE_PREFIX });
+const app = await buildReportApp({ db, redis, producer, keys: deriveKeys(config.APP_SECRET), config });
 
 await serve(app, {
   host: config.HOST,
   port: config.REPORT_PORT,
   release: async () => {
+    await producer.close();
     await db.destroy();
     redis.disconnect();
   },

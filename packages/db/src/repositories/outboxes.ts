@@ -104,4 +104,25 @@ export const outboxRepository = {
       return pushed.length;
     });
   },
+
+  /** `drainJobs`, for callers that must not fail when Redis is down: the sweeper retries later. */
+  async tryDrainJobs(
+    db: Db,
+    push:
+      | ((job: {
+          queue: string;
+          name: string;
+          jobId: string;
+          data: Record<string, unknown>;
+        }) => Promise<void>)
+      | undefined,
+    onError: (error: unknown) => void,
+  ): Promise<void> {
+    if (!push) return;
+    try {
+      await outboxRepository.drainJobs(db, push);
+    } catch (error) {
+      onError(error);
+    }
+  },
 };

@@ -106,6 +106,18 @@ export const programmeRepository = {
     return db.selectFrom('cycles').selectAll().where('id', '=', id).executeTakeFirst();
   },
 
+  /** A cycle with its programme, only if it belongs to the organisation (otherwise undefined). */
+  async findCycleInOrganisation(db: Db, cycleId: string, organisationId: string) {
+    return db
+      .selectFrom('cycles')
+      .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
+      .selectAll('cycles')
+      .select(['programmes.name as programme_name'])
+      .where('cycles.id', '=', cycleId)
+      .where('programmes.organisation_id', '=', organisationId)
+      .executeTakeFirst();
+  },
+
   async cyclesOf(db: Db, programmeId: string) {
     return db
       .selectFrom('cycles')

@@ -1,0 +1,159 @@
+import path from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import { organisationRepository, programmeRepository, rosterRepository, type Database } from '@panorama/db';
+import { NotFoundError, ValidationError, type SecretKeys } from '@panorama/domain';
+import { closeCycle, openCycle, sendReminders } from '../admin/cycle-lifecycle.ts';
+import { createProgrammeWithCycles } from '../admin/programmes.ts';
+import { importRoster, parseRosterCsv } from '../admin/roster-import.ts';
+import { requireRole } from '../auth/session.ts';
+import { page } from '../render.ts';
+import { adminCycleView, adminProgrammesView } from '../admin/view-models.ts';
+
+export interface AdminDeps {
+  db: Kysely<Database>;
+  keys: SecretKeys;
+  surveyBaseUrl: string;
+  instrumentsDir: string;
+  pushJobs: () => Promise<void>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+type Fields = Record<string, unknown>;
+const text = (body: unknown, name: string) => {
+  const value = (body as Fields | undefined)?.[name];
+  return typeof value === 'string' ? value.trim() : Buffer.isBuffer(value) ? value.toString('utf8') : '';
+};
+
+/** Admin pages: programmes, cycles, roster import, open / remind / close. HR and admins of the organisation only. */
+export function adminRoutes(deps: AdminDeps) {
+  return async (app: FastifyInstance) => {
+    const cycleOf = async (request: FastifyRequest<{ Params: { id: string } }>) => {
+      const viewer = requireRole(request, 'admin', 'hr');
+      const cycle = UUID.test(request.params.id)
+        ? await programmeRepository.findCycleInOrganisation(deps.db, request.params.id, viewer.organisationId)
+        : undefined;
+      if (!cycle) throw new NotFoundError('There is no such cycle.');
+      return { viewer, cycle };
+    };
+
+    const renderCycle = async (
+      request: FastifyRequest<{ Params: { id: string } }>,
+      reply: Parameters<typeof page>[1],
+      extra: { notice?: string; problems?: { path: string; message: string }[] } = {},
+    ) => {
+      const { cycle } = await cycleOf(request);
+      const [subjects, invitations, bounced] = await Promise.all([
+        rosterRepository.subjectsOfCycle(deps.db, cycle.id),
+        rosterRepository.invitationsOfCycle(deps.db, cycle.id),
+        deps.db
+          .selectFrom('email_outbox')
+          .select(['to_address', 'last_error', 'created_at'])
+          .where('status', '=', 'failed')
+          .where('organisation_id', '=', request.viewer!.organisationId)
+          .execute(),
+      ]);
+      return page(request, reply, 'admin-cycle.hbs', {
+        pageTitle: `${cycle.programme_name}: ${cycle.name}`,
+        ...adminCycleView({ cycle, subjects, invitations, bounced }),
+        ...extra,
+      });
+    };
+
+    app.get('/admin', async (request, reply) => {
+      const viewer = requireRole(request, 'admin', 'hr');
+      const programmes = await programmeRepository.listForOrganisation(deps.db, viewer.organisationId);
+      const cycles = await Promise.all(programmes.map((p) => programmeRepository.cyclesOf(deps.db, p.id)));
+      return page(request, reply, 'admin-programmes.hbs', {
+        pageTitle: 'Admin',
+        ...adminProgrammesView(programmes, cycles),
+      });
+    });
+
+    app.post('/admin/programmes', async (request, reply) => {
+      const viewer = requireRole(request, 'admin', 'hr');
+      const name = text(request.body, 'name');
+      const baseline = text(request.body, 'baseline_closes');
+      const followUp = text(request.body, 'follow_up_closes');
+      const problems: { path: string; message: string }[] = [];
+      if (!name) problems.push({ path: 'name', message: 'Give the programme a name.' });
+      if (!DATE.test(baseline))
+        problems.push({ path: 'baseline_closes', message: 'Choose the baseline deadline.' });
+      if (followUp && !DATE.test(followUp))
+        problems.push({ path: 'follow_up_closes', message: 'Use a date like 2027-06-30.' });
+      if (problems.length > 0) throw new ValidationError('The programme could not be created.', problems);
+      const result = await createProgrammeWithCycles(deps.db, {
+        organisationId: viewer.organisationId,
+        name,
+        instrumentFile: path.join(deps.instrumentsDir, 'leadership-360', 'instrument.yaml'),
+        baselineClosesAt: new Date(`${baseline}T23:59:59Z`),
+        followUpClosesAt: followUp ? new Date(`${followUp}T23:59:59Z`) : null,
+      });
+      await organisationRepository.audit(deps.db, {
+        organisationId: viewer.organisationId,
+        actorId: viewer.personId,
+        action: 'programme.created',
+        targetId: result.programme.id,
+      });
+      return reply.redirect(`/admin/cycles/${result.baseline.id}`, 303);
+    });
+
+    app.get<{ Params: { id: string } }>('/admin/cycles/:id', async (request, reply) =>
+      renderCycle(request, reply),
+    );
+
+    app.post<{ Params: { id: string } }>('/admin/cycles/:id/roster', async (request, reply) => {
+      const { viewer, cycle } = await cycleOf(request);
+      const csv = text(request.body, 'roster');
+      try {
+        if (!csv.trim()) throw new ValidationError('Choose a CSV file to import.', []);
+        const result = await importRoster(deps.db, { cycleId: cycle.id, rows: parseRosterCsv(csv) });
+        await organisationRepository.audit(deps.db, {
+          organisationId: viewer.organisationId,
+          actorId: viewer.personId,
+          action: 'roster.imported',
+          targetId: cycle.id,
+          details: result,
+        });
+        return renderCycle(request, reply, {
+          notice: `Imported ${result.leaders} leaders and ${result.invitations} invitations.`,
+        });
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        reply.code(400);
+        return renderCycle(request, reply, {
+          problems: [{ path: '', message: error.message }, ...error.problems],
+        });
+      }
+    });
+
+    const action = (name: 'open' | 'remind' | 'close', run: (cycleId: string) => Promise<string>) =>
+      app.post<{ Params: { id: string } }>(`/admin/cycles/:id/${name}`, async (request, reply) => {
+        const { viewer, cycle } = await cycleOf(request);
+        const notice = await run(cycle.id);
+        await organisationRepository.audit(deps.db, {
+          organisationId: viewer.organisationId,
+          actorId: viewer.personId,
+          action: `cycle.${name}`,
+          targetId: cycle.id,
+        });
+        await deps.pushJobs();
+        return renderCycle(request, reply, { notice });
+      });
+    const lifecycle = { db: deps.db, keys: deps.keys, surveyBaseUrl: deps.surveyBaseUrl };
+    action('open', async (id) => {
+      const r = await openCycle(lifecycle, id);
+      return `The cycle is open: ${r.invitations} invitations in ${r.emails} emails are on their way.`;
+    });
+    action('remind', async (id) => {
+      const r = await sendReminders(lifecycle, id);
+      return `Reminders sent for ${r.reminded.invitations} invitations; ${r.invited.invitations} new raters invited.`;
+    });
+    action('close', async (id) => {
+      const r = await closeCycle({ db: deps.db }, id);
+      return `The cycle is closed. Final profiles for ${r.subjects} leaders are being computed.`;
+    });
+  };
+}
