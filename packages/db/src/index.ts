@@ -26,3 +26,4 @@ export {
   type ImportedResponse,
 } from './repositories/results.ts';
 export { sessionRepository, type Viewer } from './repositories/sessions.ts';
+export { reportReadRepository } from './repositories/report-reads.ts';

@@ -122,6 +122,13 @@ export interface InvitationLinksTable {
   created_at: DefaultTimestamp;
 }
 
+export interface NominationLinksTable {
+  token_hash: Buffer;
+  subject_id: string;
+  expires_at: Timestamp;
+  created_at: DefaultTimestamp;
+}
+
 export interface PendingCompletionsTable {
   invitation_id: string;
 }
@@ -223,6 +230,7 @@ export interface Database {
   subjects: SubjectsTable;
   invitations: InvitationsTable;
   invitation_links: InvitationLinksTable;
+  nomination_links: NominationLinksTable;
   pending_completions: PendingCompletionsTable;
   spent_tokens: SpentTokensTable;
   response_drafts: ResponseDraftsTable;

@@ -8,6 +8,7 @@ import { createWebApp } from '@panorama/web';
 import multipart from '@fastify/multipart';
 import { sessions } from './auth/session.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { nominationRoutes } from './routes/nominations.ts';
 import { signInRoutes } from './routes/sign-in.ts';
 
 export interface ReportAppDeps {
@@ -70,6 +71,15 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
       keys: deps.keys,
       surveyBaseUrl: deps.config.SURVEY_PUBLIC_URL,
       instrumentsDir: deps.instrumentsDir ?? path.resolve(import.meta.dirname, '../../../surveys'),
+      pushJobs,
+    }),
+  );
+  await app.register(
+    nominationRoutes({
+      db: deps.db,
+      keys: deps.keys,
+      reportBaseUrl: deps.config.REPORT_PUBLIC_URL,
+      surveyBaseUrl: deps.config.SURVEY_PUBLIC_URL,
       pushJobs,
     }),
   );

@@ -42,20 +42,29 @@ export const rosterRepository = {
       .execute();
   },
 
-  /** Adds an invitation; an existing one for the same subject and rater is kept as it is. */
+  /**
+   * Adds an invitation; an existing one for the same subject and rater is kept as it is, except that a
+   * cancelled one comes back with the new status (a nominee removed, then nominated again).
+   */
   async addInvitation(
     db: Db,
     input: { subjectId: string; raterId: string; relationship: Relationship; status?: InvitationStatus },
   ) {
+    const status = input.status ?? 'pending';
     await db
       .insertInto('invitations')
       .values({
         subject_id: input.subjectId,
         rater_id: input.raterId,
         relationship: input.relationship,
-        status: input.status ?? 'pending',
+        status,
       })
-      .onConflict((oc) => oc.constraint('invitations_subject_rater_key').doNothing())
+      .onConflict((oc) =>
+        oc
+          .constraint('invitations_subject_rater_key')
+          .doUpdateSet({ status, relationship: input.relationship })
+          .where('invitations.status', '=', 'cancelled'),
+      )
       .execute();
   },
 
@@ -157,5 +166,79 @@ export const rosterRepository = {
         ? query.where('subjects.cycle_id', '=', where.cycleId)
         : query.where('subjects.id', '=', where.subjectId);
     return query.execute();
+  },
+
+  async addNominationLink(db: Db, subjectId: string, tokenHash: Buffer, expiresAt: Date) {
+    await db
+      .insertInto('nomination_links')
+      .values({ token_hash: tokenHash, subject_id: subjectId, expires_at: expiresAt })
+      .execute();
+  },
+
+  /** The subject behind a live nomination link, with what the nomination page needs. */
+  async findByNominationHash(db: Db, tokenHash: Buffer) {
+    return db
+      .selectFrom('nomination_links')
+      .innerJoin('subjects', 'subjects.id', 'nomination_links.subject_id')
+      .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+      .innerJoin('people as leader', 'leader.id', 'subjects.leader_id')
+      .select([
+        'subjects.id as subject_id',
+        'subjects.nomination',
+        'subjects.leader_id',
+        'leader.name as leader_name',
+        'leader.email as leader_email',
+        'leader.organisation_id',
+        'cycles.id as cycle_id',
+        'cycles.status as cycle_status',
+        'cycles.settings',
+        'cycles.closes_at',
+        'nomination_links.expires_at',
+      ])
+      .where('nomination_links.token_hash', '=', tokenHash)
+      .executeTakeFirst();
+  },
+
+  /** Everyone invited or nominated to rate a subject (admins, coaches and the nominating leader see this list). */
+  async nomineesOf(db: Db, subjectId: string) {
+    return db
+      .selectFrom('invitations')
+      .innerJoin('people', 'people.id', 'invitations.rater_id')
+      .select([
+        'invitations.id',
+        'invitations.relationship',
+        'invitations.status',
+        'people.name',
+        'people.email',
+      ])
+      .where('invitations.subject_id', '=', subjectId)
+      .where('invitations.relationship', '<>', 'self')
+      .orderBy('invitations.relationship')
+      .orderBy('people.name')
+      .execute();
+  },
+
+  async setNomination(db: Db, subjectId: string, state: 'none' | 'open' | 'submitted' | 'approved') {
+    await db.updateTable('subjects').set({ nomination: state }).where('id', '=', subjectId).execute();
+  },
+
+  async setInvitationStatus(
+    db: Db,
+    subjectId: string,
+    from: InvitationStatus[],
+    to: InvitationStatus,
+    invitationIds?: string[],
+  ): Promise<number> {
+    let query = db
+      .updateTable('invitations')
+      .set({ status: to })
+      .where('subject_id', '=', subjectId)
+      .where('status', 'in', from);
+    if (invitationIds) {
+      if (invitationIds.length === 0) return 0;
+      query = query.where('id', 'in', invitationIds);
+    }
+    const result = await query.executeTakeFirst();
+    return Number(result.numUpdatedRows);
   },
 };

@@ -120,6 +120,15 @@ export async function sendReminders(deps: LifecycleDeps, cycleId: string) {
   });
 }
 
+/** Emails raters who were added or approved after the cycle opened; nobody else. */
+export async function invitePending(deps: LifecycleDeps, cycleId: string) {
+  return deps.db.transaction().execute(async (trx) => {
+    const cycle = await programmeRepository.findCycle(trx, cycleId);
+    if (cycle?.status !== 'open') return { emails: 0, invitations: 0 };
+    return mailLinks(deps, trx, cycleId, ['pending'], 'invitation');
+  });
+}
+
 /** Closes a cycle: links stop working, and every subject is aggregated one final time. */
 export async function closeCycle(deps: Pick<LifecycleDeps, 'db'>, cycleId: string) {
   return deps.db.transaction().execute(async (trx) => {

@@ -100,8 +100,14 @@ export function adminRoutes(deps: AdminDeps) {
       return reply.redirect(`/admin/cycles/${result.baseline.id}`, 303);
     });
 
-    app.get<{ Params: { id: string } }>('/admin/cycles/:id', async (request, reply) =>
-      renderCycle(request, reply),
+    app.get<{ Params: { id: string }; Querystring: { asked?: string } }>(
+      '/admin/cycles/:id',
+      async (request, reply) => {
+        const asked = Number(request.query.asked);
+        const notice =
+          Number.isInteger(asked) && asked >= 0 ? `Nomination links sent to ${asked} leaders.` : undefined;
+        return renderCycle(request, reply, notice ? { notice } : {});
+      },
     );
 
     app.post<{ Params: { id: string } }>('/admin/cycles/:id/roster', async (request, reply) => {

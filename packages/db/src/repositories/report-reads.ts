@@ -1,0 +1,236 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../schema.ts';
+
+type Db = Kysely<Database>;
+
+/**
+ * Reads behind the coach, leader and HR pages that `resultRepository` does not cover: a subject with
+ * everything an access check and a report header need, programme overviews, release history and the
+ * lists on the coach's and the leader's home pages. Read-only; no rater-level data leaves here.
+ */
+export const reportReadRepository = {
+  /** A subject with its leader, coach, cycle, programme and organisation; undefined when unknown. */
+  async subject(db: Db, subjectId: string) {
+    return db
+      .selectFrom('subjects as s')
+      .innerJoin('cycles as c', 'c.id', 's.cycle_id')
+      .innerJoin('programmes as p', 'p.id', 'c.programme_id')
+      .innerJoin('people as l', 'l.id', 's.leader_id')
+      .leftJoin('people as coach', 'coach.id', 's.coach_id')
+      .select([
+        's.id',
+        's.leader_id',
+        's.coach_id',
+        's.released_version',
+        'l.name as leader_name',
+        'coach.name as coach_name',
+        'c.id as cycle_id',
+        'c.name as cycle_name',
+        'c.kind as cycle_kind',
+        'c.status as cycle_status',
+        'c.closed_at as cycle_closed_at',
+        'c.instrument_id',
+        'c.instrument_version',
+        'p.id as programme_id',
+        'p.name as programme_name',
+        'p.organisation_id',
+      ])
+      .where('s.id', '=', subjectId)
+      .executeTakeFirst();
+  },
+
+  /** The leader's subjects in the programme (one per cycle), baseline first, with their release state. */
+  async leaderSubjectsInProgramme(db: Db, input: { programmeId: string; leaderId: string }) {
+    return db
+      .selectFrom('subjects as s')
+      .innerJoin('cycles as c', 'c.id', 's.cycle_id')
+      .select(['s.id', 's.released_version', 'c.name as cycle_name', 'c.kind as cycle_kind'])
+      .where('c.programme_id', '=', input.programmeId)
+      .where('s.leader_id', '=', input.leaderId)
+      .orderBy(sql`c.kind = 'baseline'`, 'desc')
+      .orderBy('c.created_at')
+      .execute();
+  },
+
+  /** Programmes of an organisation with their cycle and leader counts, newest first. */
+  async programmesOfOrganisation(db: Db, organisationId: string) {
+    return db
+      .selectFrom('programmes as p')
+      .select((eb) => [
+        'p.id',
+        'p.name',
+        'p.description',
+        'p.created_at',
+        eb
+          .selectFrom('cycles as c')
+          .select(sql<number>`count(*)::int`.as('n'))
+          .whereRef('c.programme_id', '=', 'p.id')
+          .as('cycles'),
+        eb
+          .selectFrom('subjects as s')
+          .innerJoin('cycles as c', 'c.id', 's.cycle_id')
+          .select(sql<number>`count(distinct s.leader_id)::int`.as('n'))
+          .whereRef('c.programme_id', '=', 'p.id')
+          .as('leaders'),
+        eb
+          .selectFrom('cycles as c')
+          .select(sql<string>`coalesce(string_agg(c.status, ',' order by c.created_at), '')`.as('s'))
+          .whereRef('c.programme_id', '=', 'p.id')
+          .as('statuses'),
+      ])
+      .where('p.organisation_id', '=', organisationId)
+      .orderBy('p.created_at', 'desc')
+      .orderBy('p.id')
+      .execute();
+  },
+
+  /** A programme, only when it belongs to the organisation. */
+  async programmeInOrganisation(db: Db, input: { programmeId: string; organisationId: string }) {
+    return db
+      .selectFrom('programmes')
+      .select(['id', 'name', 'description', 'organisation_id'])
+      .where('id', '=', input.programmeId)
+      .where('organisation_id', '=', input.organisationId)
+      .executeTakeFirst();
+  },
+
+  /** The programme's cycles with their dates and leader counts, baseline first. */
+  async cyclesOfProgramme(db: Db, programmeId: string) {
+    return db
+      .selectFrom('cycles as c')
+      .select((eb) => [
+        'c.id',
+        'c.kind',
+        'c.name',
+        'c.status',
+        'c.opened_at',
+        'c.closes_at',
+        'c.closed_at',
+        'c.released_at',
+        'c.instrument_id',
+        'c.instrument_version',
+        eb
+          .selectFrom('subjects as s')
+          .select(sql<number>`count(*)::int`.as('n'))
+          .whereRef('s.cycle_id', '=', 'c.id')
+          .as('leaders'),
+      ])
+      .where('c.programme_id', '=', programmeId)
+      .orderBy(sql`c.kind = 'baseline'`, 'desc')
+      .orderBy('c.created_at')
+      .orderBy('c.id')
+      .execute();
+  },
+
+  /** Every subject of a programme with leader, coach, cycle, release state and latest profile version. */
+  async subjectsOfProgramme(db: Db, programmeId: string) {
+    return db
+      .selectFrom('subjects as s')
+      .innerJoin('cycles as c', 'c.id', 's.cycle_id')
+      .innerJoin('people as l', 'l.id', 's.leader_id')
+      .leftJoin('people as coach', 'coach.id', 's.coach_id')
+      .select((eb) => [
+        's.id',
+        's.leader_id',
+        's.released_version',
+        'l.name as leader_name',
+        'coach.name as coach_name',
+        'c.id as cycle_id',
+        'c.kind as cycle_kind',
+        'c.name as cycle_name',
+        eb
+          .selectFrom('profile_snapshots as ps')
+          .select(sql<number | null>`max(ps.version)`.as('v'))
+          .whereRef('ps.subject_id', '=', 's.id')
+          .as('latest_version'),
+      ])
+      .where('c.programme_id', '=', programmeId)
+      .orderBy('l.name')
+      .orderBy(sql`c.kind = 'baseline'`, 'desc')
+      .orderBy('c.created_at')
+      .execute();
+  },
+
+  /** Who released which report version, and when, newest first. */
+  async releaseHistory(db: Db, programmeId: string) {
+    return db
+      .selectFrom('releases as r')
+      .innerJoin('subjects as s', 's.id', 'r.subject_id')
+      .innerJoin('cycles as c', 'c.id', 's.cycle_id')
+      .innerJoin('people as l', 'l.id', 's.leader_id')
+      .leftJoin('people as by', 'by.id', 'r.released_by')
+      .select([
+        'r.id',
+        'r.subject_id',
+        'r.profile_version',
+        'r.released_at',
+        'l.name as leader_name',
+        'c.name as cycle_name',
+        'by.name as released_by_name',
+      ])
+      .where('c.programme_id', '=', programmeId)
+      .orderBy('r.released_at', 'desc')
+      .orderBy('r.id')
+      .execute();
+  },
+
+  /** The coach's leaders across programmes and cycles of their organisation, with release state. */
+  async coachSubjects(db: Db, input: { coachId: string; organisationId: string }) {
+    return db
+      .selectFrom('subjects as s')
+      .innerJoin('cycles as c', 'c.id', 's.cycle_id')
+      .innerJoin('programmes as p', 'p.id', 'c.programme_id')
+      .innerJoin('people as l', 'l.id', 's.leader_id')
+      .select((eb) => [
+        's.id',
+        's.released_version',
+        'l.name as leader_name',
+        'c.name as cycle_name',
+        'c.kind as cycle_kind',
+        'c.status as cycle_status',
+        'p.id as programme_id',
+        'p.name as programme_name',
+        eb
+          .selectFrom('profile_snapshots as ps')
+          .select(sql<number | null>`max(ps.version)`.as('v'))
+          .whereRef('ps.subject_id', '=', 's.id')
+          .as('latest_version'),
+      ])
+      .where('s.coach_id', '=', input.coachId)
+      .where('p.organisation_id', '=', input.organisationId)
+      .orderBy('p.created_at', 'desc')
+      .orderBy('p.id')
+      .orderBy('l.name')
+      .orderBy(sql`c.kind = 'baseline'`, 'desc')
+      .orderBy('c.created_at')
+      .execute();
+  },
+
+  /** The leader's own released reports, newest cycle first. */
+  async releasedSubjectsOfLeader(db: Db, input: { leaderId: string; organisationId: string }) {
+    return db
+      .selectFrom('subjects as s')
+      .innerJoin('cycles as c', 'c.id', 's.cycle_id')
+      .innerJoin('programmes as p', 'p.id', 'c.programme_id')
+      .leftJoin('people as coach', 'coach.id', 's.coach_id')
+      .select((eb) => [
+        's.id',
+        's.released_version',
+        'c.name as cycle_name',
+        'c.kind as cycle_kind',
+        'p.name as programme_name',
+        'coach.name as coach_name',
+        eb
+          .selectFrom('releases as r')
+          .select(sql<Date | null>`max(r.released_at)`.as('at'))
+          .whereRef('r.subject_id', '=', 's.id')
+          .as('released_at'),
+      ])
+      .where('s.leader_id', '=', input.leaderId)
+      .where('s.released_version', 'is not', null)
+      .where('p.organisation_id', '=', input.organisationId)
+      .orderBy('c.created_at', 'desc')
+      .orderBy('s.id')
+      .execute();
+  },
+};
