@@ -224,3 +224,31 @@ describe('isTemplateName', () => {
     expect(isTemplateName('toString')).toBe(false);
   });
 });
+
+describe('manager wording', () => {
+  const base = {
+    raterName: 'Kim Wu',
+    organisationName: 'Acme',
+    programmeName: 'Leadership 2027',
+    deadline: '2027-02-28',
+  };
+  it('tells a manager their ratings are shown on their own, not that they are anonymous', () => {
+    const email = renderEmail('invitation', {
+      ...base,
+      surveys: [{ leaderName: 'Dana Lee', link: 'https://survey.example/s/abc', self: false, manager: true }],
+    });
+    expect(email.text).toContain('As their manager, your ratings are shown in the report on their own');
+    expect(email.text).not.toContain('Your answers are anonymous');
+  });
+  it('names the leaders a mixed rater manages', () => {
+    const email = renderEmail('invitation', {
+      ...base,
+      surveys: [
+        { leaderName: 'Dana Lee', link: 'https://survey.example/s/abc', self: false, manager: true },
+        { leaderName: 'Eli Ng', link: 'https://survey.example/s/def', self: false },
+      ],
+    });
+    expect(email.text).toContain('Your answers are anonymous');
+    expect(email.text).toContain('Where you are the manager (Dana Lee)');
+  });
+});

@@ -16,6 +16,8 @@ export interface SurveyLink {
   leaderName: string;
   link: string;
   self: boolean;
+  /** The rater is this leader's manager: their ratings are shown on their own, not combined. */
+  manager?: boolean;
 }
 
 /** Invitation and reminder: one email per rater and cycle, listing every survey that rater is asked for. */
@@ -136,7 +138,12 @@ function raterSurveysView(data: RaterSurveysData, kind: 'invitation' | 'reminder
     const where = `surveys[${i}]`;
     const leaderName = requireText(s, 'leaderName', where);
     if (typeof s.self !== 'boolean') throw new Error(`Email data: "${where}.self" must be true or false`);
-    return { leaderName, self: s.self, link: requireLink(s.link, `${where}.link`) };
+    return {
+      leaderName,
+      self: s.self,
+      manager: s.manager === true,
+      link: requireLink(s.link, `${where}.link`),
+    };
   });
 
   const others = surveys.filter((s) => !s.self).map((s) => s.leaderName);
@@ -169,7 +176,22 @@ function raterSurveysView(data: RaterSurveysData, kind: 'invitation' | 'reminder
     kind === 'reminder' ? `Just a gentle reminder that there is still time for ${summary}.` : asking;
 
   const notes = [
-    ...(others.length > 0 ? [`Your answers are anonymous. ${COMBINED}`] : []),
+    ...(() => {
+      const managed = surveys.filter((s) => !s.self && s.manager).map((s) => s.leaderName);
+      if (others.length === 0) return [];
+      if (managed.length === others.length) {
+        return [
+          'As their manager, your ratings are shown in the report on their own, labelled as the manager’s. ' +
+            COMBINED,
+        ];
+      }
+      return [
+        `Your answers are anonymous. ${COMBINED}`,
+        ...(managed.length > 0
+          ? [`Where you are the manager (${managed.join(', ')}), your ratings are shown on their own.`]
+          : []),
+      ];
+    })(),
     ...(hasSelf
       ? ['Your self-assessment is shown beside your colleagues’ combined feedback in your report.']
       : []),

@@ -69,6 +69,7 @@ async function mailLinks(
         leaderName: invitation.leader_name,
         link: `${deps.surveyBaseUrl.replace(/\/$/, '')}/s/${token}`,
         self: invitation.relationship === 'self',
+        manager: invitation.relationship === 'manager',
       });
     }
     await queueMail(trx, deps.keys, {
