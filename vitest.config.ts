@@ -7,6 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -19,6 +20,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Two cores: files run in parallel against one Postgres and one Redis, each isolated.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -199,7 +199,11 @@ function raterSurveysView(data: RaterSurveysData, kind: 'invitation' | 'reminder
       ? 'These links are personal to you, so please do not forward them.'
       : 'This link is personal to you, so please do not forward it.',
     ...(kind === 'reminder'
-      ? ['If you have finished since we wrote, thank you, and please ignore this email.']
+      ? [
+          'If you have already started, continue with the link in your first email: your saved answers stay ' +
+            'with that link. This new link works too, starting afresh.',
+          'If you have finished since we wrote, thank you, and please ignore this email.',
+        ]
       : []),
   ];
 

@@ -79,8 +79,9 @@ export async function createWebApp(options: WebAppOptions): Promise<FastifyInsta
   await app.register(rateLimit, {
     global: false,
     ...(options.redis ? { redis: options.redis, nameSpace: 'panorama-rl:' } : {}),
-    // Rate-limit keys are hashed IPs held in Redis with a TTL; they are never logged.
-    skipOnError: false,
+    // Counters live in Redis with a TTL and are never logged. When Redis is down the limits are skipped
+    // rather than failing requests: a rater's submission matters more than a counter.
+    skipOnError: true,
   });
   await app.register(fastifyStatic, {
     root: path.join(webRoot, 'public'),

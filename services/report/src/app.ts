@@ -10,6 +10,9 @@ import { sessions } from './auth/session.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { nominationRoutes } from './routes/nominations.ts';
 import { signInRoutes } from './routes/sign-in.ts';
+import { apiRoutes } from './routes/api.ts';
+import { hrRoutes } from './routes/hr.ts';
+import { createInstrumentReader, reportRoutes } from './routes/reports.ts';
 
 export interface ReportAppDeps {
   db: Db;
@@ -17,6 +20,8 @@ export interface ReportAppDeps {
   /** Rate-limit store, readiness and job pushes; absent only in tests that do not need them. */
   redis?: Redis;
   producer?: Pick<Producer, 'add'>;
+  /** The Redis set of used invitations (flushed before reminders). */
+  completions?: { members(): Promise<string[]>; remove(ids: string[]): Promise<void> };
   /** Where instrument folders live (default: the repository's surveys/). */
   instrumentsDir?: string;
   config: {
@@ -60,6 +65,10 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
   await app.register(
     signInRoutes({ db: deps.db, keys: deps.keys, reportBaseUrl: deps.config.REPORT_PUBLIC_URL, pushJobs }),
   );
+  const instruments = createInstrumentReader(deps.db);
+  await app.register(reportRoutes({ db: deps.db, instruments }));
+  await app.register(hrRoutes({ db: deps.db, instruments }));
+  await app.register(apiRoutes({ db: deps.db, instruments }));
   // Roster uploads: one CSV of at most 2 MiB, fields parsed before the CSRF check sees the body.
   await app.register(multipart, {
     attachFieldsToBody: 'keyValues',
@@ -72,6 +81,7 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
       surveyBaseUrl: deps.config.SURVEY_PUBLIC_URL,
       instrumentsDir: deps.instrumentsDir ?? path.resolve(import.meta.dirname, '../../../surveys'),
       pushJobs,
+      completions: deps.completions,
     }),
   );
   await app.register(

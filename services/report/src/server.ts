@@ -1,7 +1,7 @@
 import { loadConfigOrExit, reportEnv } from '@panorama/config';
 import { createDb } from '@panorama/db';
 import { deriveKeys } from '@panorama/domain';
-import { createProducer, createRedis } from '@panorama/jobs';
+import { createCompletionSet, createProducer, createRedis } from '@panorama/jobs';
 import { serve } from '@panorama/web';
 import { buildReportApp } from './app.ts';
 
@@ -13,7 +13,15 @@ const db = createDb({
 });
 const redis = createRedis(config.REDIS_URL, 'producer');
 const producer = createProducer({ connection: redis, prefix: config.QUEUE_PREFIX });
-const app = await buildReportApp({ db, redis, producer, keys: deriveKeys(config.APP_SECRET), config });
+const completions = createCompletionSet(redis, config.QUEUE_PREFIX);
+const app = await buildReportApp({
+  db,
+  redis,
+  producer,
+  completions,
+  keys: deriveKeys(config.APP_SECRET),
+  config,
+});
 
 await serve(app, {
   host: config.HOST,

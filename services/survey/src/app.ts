@@ -1,19 +1,39 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import type { Db } from '@panorama/db';
-import { createWebApp } from '@panorama/web';
+import type { SecretKeys } from '@panorama/domain';
+import type { CompletionSet, Producer } from '@panorama/jobs';
+import { createWebApp, loggerOptions } from '@panorama/web';
+import { loadLocale } from './locale.ts';
+import { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limits.ts';
+import { surveyRoutes } from './routes/survey-routes.ts';
+import { createSurveyService } from './survey-service.ts';
+
+/**
+ * The largest form post. The biggest step is the last: 3 questions of at most 2,000 characters, which a
+ * browser sends as at most 9 bytes each (a 3-byte character, percent-encoded), so about 54 KB.
+ */
+export const FORM_BODY_LIMIT = 64 * 1024;
 
 export interface SurveyAppDeps {
   db: Db;
   /** Rate-limit store and readiness; absent only in unit tests. */
   redis?: Redis;
+  keys: SecretKeys;
+  /** Pushes a submission's aggregation job to Redis at once; without it the worker's sweeper does. */
+  producer?: Pick<Producer, 'add'> | undefined;
+  completions?: Pick<CompletionSet, 'add' | 'has'> | undefined;
   config: {
     LOG_LEVEL: string;
     APP_SECRET: string;
     SURVEY_PUBLIC_URL: string;
     TRUST_PROXY: boolean;
   };
+  /** Where request logs go instead of stdout; tests pass an in-memory stream to read them. */
+  logStream?: DestinationStream;
+  rateLimits?: Partial<RateLimits>;
 }
 
 /** Builds the rater-facing app. Never listens, never reads the environment (see server.ts). */
@@ -26,12 +46,38 @@ export async function buildSurveyApp(deps: SurveyAppDeps): Promise<FastifyInstan
     trustProxy: deps.config.TRUST_PROXY,
     redis: deps.redis,
     referrerPolicy: 'no-referrer',
+    bodyLimit: FORM_BODY_LIMIT,
     readiness: async () => {
       await deps.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
       if (deps.redis) await deps.redis.ping();
     },
   });
 
-  app.get('/', async (_request, reply) => reply.viewAsync('home.hbs', { pageTitle: 'Feedback survey' }));
+  if (deps.logStream) {
+    // Request logs come from per-request child loggers; these are made from a logger with the same
+    // options (and redacting serializers) as the app's, writing to the given stream.
+    const options = loggerOptions(deps.config.LOG_LEVEL);
+    const logger = pino(
+      typeof options === 'object' ? (options as LoggerOptions) : { level: 'silent' },
+      deps.logStream,
+    );
+    app.setChildLoggerFactory((_parent, bindings, childOptions) => logger.child(bindings, childOptions));
+  }
+
+  const service = createSurveyService({
+    db: deps.db,
+    keys: deps.keys,
+    producer: deps.producer,
+    completions: deps.completions,
+    onEnqueueError: (error) =>
+      app.log.warn({ err: error }, 'aggregation job not pushed to Redis; the outbox sweeper will push it'),
+  });
+  await app.register(surveyRoutes, {
+    service,
+    locale: loadLocale('en'),
+    limits: { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits },
+    bodyLimit: FORM_BODY_LIMIT,
+    redis: deps.redis,
+  });
   return app;
 }

@@ -1,2 +1,8 @@
-export { buildSurveyApp, type SurveyAppDeps } from './app.ts';
-export { createSurveyService, LinkUnusableError, type SurveyService, type OpenedSurvey } from './survey-service.ts';
+export { buildSurveyApp, FORM_BODY_LIMIT, type SurveyAppDeps } from './app.ts';
+export { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limits.ts';
+export {
+  createSurveyService,
+  LinkUnusableError,
+  type OpenedSurvey,
+  type SurveyService,
+} from './survey-service.ts';

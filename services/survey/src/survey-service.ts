@@ -18,7 +18,7 @@ import {
   type Instrument,
   type SecretKeys,
 } from '@panorama/domain';
-import { planJob, type Producer } from '@panorama/jobs';
+import { planJob, type CompletionSet, type Producer } from '@panorama/jobs';
 
 /**
  * Every unusable link (malformed, unknown, expired, used, declined, cycle closed) gets this one error, so
@@ -38,6 +38,8 @@ export interface SurveyServiceDeps {
   keys: SecretKeys;
   /** Pushes the job outbox to Redis right after a submission; without it the worker's sweeper does. */
   producer?: Pick<Producer, 'add'> | undefined;
+  /** Where used invitations wait for the completion batch; the Postgres fallback is used without it. */
+  completions?: Pick<CompletionSet, 'add' | 'has'> | undefined;
   onEnqueueError?: (error: unknown) => void;
 }
 
@@ -99,7 +101,8 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       row.cycle_status !== 'open' ||
       !['pending', 'sent'].includes(row.status) ||
       row.completion_pending !== null ||
-      (await responseRepository.isSpent(db, tokenMac(keys.spent, token)))
+      (await responseRepository.isSpent(db, tokenMac(keys.spent, token))) ||
+      (await completionPending(row.id))
     ) {
       throw new LinkUnusableError();
     }
@@ -166,8 +169,35 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       itemCompetency,
       jobs: [planJob('aggregate-subject', { subjectId: survey.subjectId })],
     });
-    await responseRepository.queueCompletion(db, survey.invitationId);
+    await queueCompletion(survey.invitationId);
     await pushJobs();
+  }
+
+  /**
+   * Notes that the invitation was used, outside the response's transaction: in the Redis set (no order, no
+   * transaction ids) or, while Redis is down, in the Postgres fallback table. A worker batch marks them
+   * completed later, several at a time.
+   */
+  async function queueCompletion(invitationId: string): Promise<void> {
+    if (deps.completions) {
+      try {
+        await deps.completions.add(invitationId);
+        return;
+      } catch (error) {
+        deps.onEnqueueError?.(error);
+      }
+    }
+    await responseRepository.queueCompletion(db, invitationId);
+  }
+
+  async function completionPending(invitationId: string): Promise<boolean> {
+    if (!deps.completions) return false;
+    try {
+      return await deps.completions.has(invitationId);
+    } catch {
+      // Redis is down: the spent-token record still guards this very link.
+      return false;
+    }
   }
 
   async function decline(survey: OpenedSurvey): Promise<void> {
@@ -175,14 +205,8 @@ export function createSurveyService(deps: SurveyServiceDeps) {
   }
 
   async function pushJobs(): Promise<void> {
-    if (!deps.producer) return;
-    const producer = deps.producer;
-    try {
-      await outboxRepository.drainJobs(db, (job) => producer.add(job as Parameters<Producer['add']>[0]));
-    } catch (error) {
-      // Redis is down: the rows stay in the job outbox and the worker's sweeper enqueues them later.
-      deps.onEnqueueError?.(error);
-    }
+    // When Redis is down the rows stay in the job outbox and the worker's sweeper enqueues them later.
+    await outboxRepository.tryDrainJobs(db, deps.producer?.add, (error) => deps.onEnqueueError?.(error));
   }
 
   return { open, loadDraft, saveDraft, submit, decline, pushJobs };

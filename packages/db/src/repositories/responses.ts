@@ -91,13 +91,48 @@ export const responseRepository = {
       .execute();
   },
 
+  /**
+   * Marks invitations completed (day only). The update runs in id order, and ids are random, so the
+   * physical order of the updated rows says nothing about the order in which responses arrived.
+   */
+  async markCompleted(db: Db, invitationIds: string[]): Promise<number> {
+    if (invitationIds.length === 0) return 0;
+    const result = await db
+      .updateTable('invitations')
+      .set({ status: 'completed', completed_on: sql`current_date` })
+      .where('id', 'in', [...invitationIds].sort())
+      .where('status', 'in', ['pending', 'sent'])
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  },
+
+  /** Moves the Postgres fallback's pending completions (used while Redis was down) into the invitations. */
   async flushCompletions(db: Db): Promise<number> {
-    const result = await sql<{ n: number }>`
-      with done as (delete from pending_completions returning invitation_id)
-      update invitations set status = 'completed', completed_on = current_date
-      from done where invitations.id = done.invitation_id and invitations.status <> 'completed'
-      returning 1 as n`.execute(db);
-    return result.rows.length;
+    const flush = async (trx: Db) => {
+      const done = await trx.deleteFrom('pending_completions').returning('invitation_id').execute();
+      return responseRepository.markCompleted(
+        trx,
+        done.map((d) => d.invitation_id),
+      );
+    };
+    return db.isTransaction ? flush(db) : db.transaction().execute(flush);
+  },
+
+  /**
+   * Marks the invitations waiting in a completion set (see @panorama/jobs `CompletionSet`) as completed,
+   * once at least `minBatch` have gathered (any number with `minBatch` 0), then removes them from the set.
+   * A crash between the two steps only marks them again, which changes nothing.
+   */
+  async flushCompletionSet(
+    db: Db,
+    set: { members(): Promise<string[]>; remove(ids: string[]): Promise<void> },
+    minBatch: number,
+  ): Promise<number> {
+    const ids = await set.members();
+    if (ids.length === 0 || ids.length < minBatch) return 0;
+    const marked = await responseRepository.markCompleted(db, ids);
+    await set.remove(ids);
+    return marked;
   },
 
   async isSpent(db: Db, spentMac: Buffer) {

@@ -14,6 +14,8 @@ export interface LifecycleDeps {
   db: Kysely<Database>;
   keys: SecretKeys;
   surveyBaseUrl: string;
+  /** The Redis set where used invitations wait; flushed before reminders so responders are not reminded. */
+  completions?: { members(): Promise<string[]>; remove(ids: string[]): Promise<void> } | undefined;
 }
 
 async function cycleContext(db: Kysely<Database>, cycleId: string) {
@@ -108,13 +110,15 @@ export async function openCycle(deps: LifecycleDeps, cycleId: string) {
 
 /** Invites raters added after opening (status pending) and reminds those who have not responded. */
 export async function sendReminders(deps: LifecycleDeps, cycleId: string) {
+  // Used links are moved to "completed" by a batch; flush it first (committed on its own, before the
+  // set is emptied) so that responders are not reminded.
+  await responseRepository.flushCompletions(deps.db);
+  if (deps.completions) await responseRepository.flushCompletionSet(deps.db, deps.completions, 0);
   return deps.db.transaction().execute(async (trx) => {
     const cycle = await programmeRepository.findCycle(trx, cycleId);
     if (!cycle) throw new NotFoundError('cycle not found');
     if (cycle.status !== 'open')
       throw new ConflictError(`reminders go out only while a cycle is open; this one is ${cycle.status}`);
-    // Spent links are moved to "completed" by a batch; flush it first so responders are not reminded.
-    await responseRepository.flushCompletions(trx);
     const fresh = await mailLinks(deps, trx, cycleId, ['pending'], 'invitation');
     const reminded = await mailLinks(deps, trx, cycleId, ['sent'], 'reminder');
     return { invited: fresh, reminded };

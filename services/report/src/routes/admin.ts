@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { organisationRepository, programmeRepository, rosterRepository, type Database } from '@panorama/db';
 import { NotFoundError, ValidationError, type SecretKeys } from '@panorama/domain';
-import { closeCycle, openCycle, sendReminders } from '../admin/cycle-lifecycle.ts';
+import { closeCycle, openCycle, sendReminders, type LifecycleDeps } from '../admin/cycle-lifecycle.ts';
 import { createProgrammeWithCycles } from '../admin/programmes.ts';
 import { importRoster, parseRosterCsv } from '../admin/roster-import.ts';
 import { requireRole } from '../auth/session.ts';
@@ -16,6 +16,7 @@ export interface AdminDeps {
   surveyBaseUrl: string;
   instrumentsDir: string;
   pushJobs: () => Promise<void>;
+  completions?: LifecycleDeps['completions'];
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -148,7 +149,12 @@ export function adminRoutes(deps: AdminDeps) {
         await deps.pushJobs();
         return renderCycle(request, reply, { notice });
       });
-    const lifecycle = { db: deps.db, keys: deps.keys, surveyBaseUrl: deps.surveyBaseUrl };
+    const lifecycle = {
+      db: deps.db,
+      keys: deps.keys,
+      surveyBaseUrl: deps.surveyBaseUrl,
+      completions: deps.completions,
+    };
     action('open', async (id) => {
       const r = await openCycle(lifecycle, id);
       return `The cycle is open: ${r.invitations} invitations in ${r.emails} emails are on their way.`;
