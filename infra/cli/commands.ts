@@ -20,6 +20,8 @@ import {
 import {
   closeCycle,
   createProgrammeWithCycles,
+  exportProgramme,
+  importResponses,
   importRoster,
   openCycle,
   parseRosterCsv,
@@ -259,6 +261,55 @@ const commands: Record<string, Command> = {
       required(values, 'cycle');
       const result = await closeCycle({ db: db() }, values.cycle!);
       io.out(`cycle closed; aggregation queued for ${result.subjects} leaders`);
+      return 0;
+    },
+  },
+  'import-responses': {
+    usage: 'import-responses --cycle <id> <responses.csv> [--comments <comments.csv>]',
+    summary: 'load responses collected elsewhere (long-format CSV), all or nothing, then aggregate',
+    needsDb: true,
+    async run(args, { db, io }) {
+      const { values, positionals } = options(
+        args,
+        { cycle: { type: 'string' }, comments: { type: 'string' } },
+        1,
+      );
+      required(values, 'cycle');
+      if (!positionals[0]) throw new UsageError('give the path of the responses CSV');
+      const result = await importResponses(db(), {
+        cycleId: values.cycle!,
+        responsesCsv: await fs.readFile(positionals[0], 'utf8'),
+        ...(values.comments ? { commentsCsv: await fs.readFile(values.comments, 'utf8') } : {}),
+      });
+      io.out(
+        `imported ${result.responses} responses (${result.ratings} ratings, ${result.comments} comments) for ` +
+          `${result.subjects} leaders; aggregation is queued`,
+      );
+      return 0;
+    },
+  },
+  export: {
+    usage: 'export --programme <id> [--out <folder>]',
+    summary: 'write profiles, changes and cohort statistics as JSON and CSV (never rater-level data)',
+    needsDb: true,
+    async run(args, { db, io }) {
+      const { values } = options(args, {
+        programme: { type: 'string' },
+        out: { type: 'string', default: 'export' },
+      });
+      required(values, 'programme');
+      const result = await exportProgramme(db(), values.programme!);
+      const dir = path.resolve(values.out!);
+      await fs.mkdir(dir, { recursive: true });
+      await fs.writeFile(path.join(dir, 'programme.json'), JSON.stringify(result.json, null, 2) + '\n');
+      for (const [name, csv] of Object.entries(result.csv) as [string, string][]) {
+        await fs.writeFile(path.join(dir, `${name}.csv`), csv);
+      }
+      io.out(
+        `wrote programme.json, ${Object.keys(result.csv)
+          .map((n) => `${n}.csv`)
+          .join(', ')} to ${path.relative(process.cwd(), dir) || '.'}`,
+      );
       return 0;
     },
   },

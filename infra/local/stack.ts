@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { startEmbeddedPostgres } from '@panorama/db';
+import { startEmbeddedPostgres } from '@panorama/db/embedded';
 import { startRedisServer } from '@panorama/jobs';
 
 export interface LocalInfrastructure {

@@ -63,6 +63,9 @@ async function shutdown(code: number) {
 }
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
+process.on('exit', () => {
+  for (const child of children.values()) if (child.exitCode === null) child.kill('SIGKILL');
+});
 
 if ((await runCli(['migrate'], env, io)) !== 0) await shutdown(1);
 const db = createDb({ connectionString: env.DATABASE_URL!, max: 1 });
@@ -77,6 +80,9 @@ for (const service of SERVICES) {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Their own process group: Ctrl-C reaches only this launcher, which stops each service once, in order,
+    // instead of every process getting the terminal's signal and a second one from here.
+    detached: true,
   });
   children.set(service.name, child);
   for (const stream of [child.stdout, child.stderr]) {

@@ -1,3 +1,6 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../infra/cli/commands.ts';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
@@ -172,5 +175,53 @@ describe('pnpm panorama', () => {
       .select(t.db.fn.countAll<number>().as('n'))
       .executeTakeFirstOrThrow();
     expect(Number(completed.n)).toBe(Number(responses.n));
+  });
+
+  it('imports responses all or nothing and exports a programme', async () => {
+    const closes = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
+    await run([
+      'create-organisation',
+      '--name',
+      'Initech',
+      '--slug',
+      'initech',
+      '--admin-email',
+      'hr@initech.test',
+      '--admin-name',
+      'Ina',
+    ]);
+    const programme = await run([
+      'create-programme',
+      '--org',
+      'initech',
+      '--name',
+      'Imported',
+      '--baseline-closes',
+      closes,
+    ]);
+    const programmeId = /programme (\S+)/.exec(programme.out)![1]!;
+    const cycleId = /baseline cycle\s+(\S+)/.exec(programme.out)![1]!;
+    await run(['import-roster', '--cycle', cycleId, `${import.meta.dirname}/../fixtures/roster-small.csv`]);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'panorama-cli-'));
+    const bad = path.join(dir, 'bad.csv');
+    await fs.writeFile(
+      bad,
+      'subject_email,relationship,response_key,item_id,value\ndana.lee@acme.test,peer,r1,communication.nope,4\n',
+    );
+    const refused = await run(['import-responses', '--cycle', cycleId, bad]);
+    expect(refused.code).toBe(65);
+    expect(refused.err).toContain('row 2');
+    expect(
+      await t.db.selectFrom('responses').select('id').where('cycle_id', '=', cycleId).execute(),
+    ).toHaveLength(0);
+
+    const exported = await run(['export', '--programme', programmeId, '--out', path.join(dir, 'out')]);
+    expect(exported.code).toBe(0);
+    const json = JSON.parse(await fs.readFile(path.join(dir, 'out', 'programme.json'), 'utf8')) as {
+      programme: { id: string };
+    };
+    expect(json.programme.id).toBe(programmeId);
+    const profiles = await fs.readFile(path.join(dir, 'out', 'profiles.csv'), 'utf8');
+    expect(profiles).not.toMatch(/rater|response_id|@/i);
   });
 });

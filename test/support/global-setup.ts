@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { createDb, migrateToLatest, startEmbeddedPostgres } from '@panorama/db';
+import { createDb, migrateToLatest } from '@panorama/db';
+import { startEmbeddedPostgres } from '@panorama/db/embedded';
 import { startRedisServer } from '@panorama/jobs';
 
 export const TEMPLATE_DB = 'panorama_template';

@@ -1,11 +1,6 @@
 export * from './schema.ts';
 export { createDb, isConnectionError, type Db, type DbOptions } from './connection.ts';
 export { migrateToLatest, migrateDown, MigrationError } from './migrate.ts';
-export {
-  startEmbeddedPostgres,
-  type RunningPostgres,
-  type EmbeddedPostgresOptions,
-} from './embedded-postgres.ts';
 export { organisationRepository, personRepository } from './repositories/organisations.ts';
 export { programmeRepository } from './repositories/programmes.ts';
 export { rosterRepository } from './repositories/roster.ts';

@@ -23,6 +23,11 @@ export interface RunWorkersOptions {
   logger: Logger;
   concurrency?: Partial<Record<QueueName, number>>;
   queues?: readonly QueueName[];
+  /**
+   * How long a job's lock lasts (default 30 s); a job whose worker died is picked up again after about this
+   * long. Stalled jobs are looked for every half of it, at most every 15 s.
+   */
+  lockDurationMs?: number;
 }
 
 /**
@@ -31,6 +36,7 @@ export interface RunWorkersOptions {
  */
 export function runWorkers(options: RunWorkersOptions): RunningWorkers {
   const { logger } = options;
+  const lockDuration = options.lockDurationMs ?? 30_000;
   const workers = (options.queues ?? QUEUES).map((queue) => {
     const worker = new Worker(
       queue,
@@ -51,8 +57,9 @@ export function runWorkers(options: RunWorkersOptions): RunningWorkers {
         connection: options.connection,
         prefix: options.prefix,
         concurrency: options.concurrency?.[queue] ?? 4,
-        // A worker that dies mid-job has its job picked up again after this long.
-        stalledInterval: 15_000,
+        // A worker that dies mid-job has its job picked up again once its lock runs out.
+        lockDuration,
+        stalledInterval: Math.min(15_000, Math.round(lockDuration / 2)),
         maxStalledCount: 5,
         autorun: true,
       },

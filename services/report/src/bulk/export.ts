@@ -90,9 +90,10 @@ export async function exportProgramme(db: Kysely<Database>, programmeId: string)
     };
   });
   const cohortData = cohortRow?.data as { leaders: number; report: CohortReport } | undefined;
-  const cohort = cohortRow && cohortData
-    ? { version: cohortRow.version, leaders: cohortData.leaders, report: cohortData.report }
-    : null;
+  const cohort =
+    cohortRow && cohortData
+      ? { version: cohortRow.version, leaders: cohortData.leaders, report: cohortData.report }
+      : null;
 
   const profileCsv = stringify(
     profiles.flatMap((p) =>
@@ -111,7 +112,19 @@ export async function exportProgramme(db: Kysely<Database>, programmeId: string)
     ),
     {
       header: true,
-      columns: ['cycle', 'cycle_kind', 'leader_email', 'leader_name', 'version', 'competency_id', 'group', 'suppressed', 'n', 'mean', 'sd'],
+      columns: [
+        'cycle',
+        'cycle_kind',
+        'leader_email',
+        'leader_name',
+        'version',
+        'competency_id',
+        'group',
+        'suppressed',
+        'n',
+        'mean',
+        'sd',
+      ],
     },
   );
 
@@ -140,7 +153,21 @@ export async function exportProgramme(db: Kysely<Database>, programmeId: string)
     ),
     {
       header: true,
-      columns: ['cycle', 'leader_email', 'leader_name', 'version', 'competency_id', 'group', 'available', 'baseline', 'follow_up', 'delta', 'rci', 'verdict', 'welch_z'],
+      columns: [
+        'cycle',
+        'leader_email',
+        'leader_name',
+        'version',
+        'competency_id',
+        'group',
+        'available',
+        'baseline',
+        'follow_up',
+        'delta',
+        'rci',
+        'verdict',
+        'welch_z',
+      ],
     },
   );
 
@@ -171,7 +198,24 @@ export async function exportProgramme(db: Kysely<Database>, programmeId: string)
       : [];
   const cohortCsv = stringify(cohortRows, {
     header: true,
-    columns: ['competency_id', 'suppressed', 'leaders', 'mean_delta', 'sd_delta', 't', 'df', 'p', 'ci_low', 'ci_high', 'd_av', 'g_av', 'd_z', 'reliable_improvement', 'reliable_deterioration', 'warnings'],
+    columns: [
+      'competency_id',
+      'suppressed',
+      'leaders',
+      'mean_delta',
+      'sd_delta',
+      't',
+      'df',
+      'p',
+      'ci_low',
+      'ci_high',
+      'd_av',
+      'g_av',
+      'd_z',
+      'reliable_improvement',
+      'reliable_deterioration',
+      'warnings',
+    ],
   });
 
   return {
