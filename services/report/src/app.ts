@@ -66,7 +66,13 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
     signInRoutes({ db: deps.db, keys: deps.keys, reportBaseUrl: deps.config.REPORT_PUBLIC_URL, pushJobs }),
   );
   const instruments = createInstrumentReader(deps.db);
-  await app.register(reportRoutes({ db: deps.db, instruments }));
+  await app.register(
+    reportRoutes({
+      db: deps.db,
+      instruments,
+      notify: { keys: deps.keys, reportBaseUrl: deps.config.REPORT_PUBLIC_URL, pushJobs },
+    }),
+  );
   await app.register(hrRoutes({ db: deps.db, instruments }));
   await app.register(apiRoutes({ db: deps.db, instruments }));
   // Roster uploads: one CSV of at most 2 MiB, fields parsed before the CSRF check sees the body.

@@ -23,6 +23,7 @@ export const reportReadRepository = {
         's.coach_id',
         's.released_version',
         'l.name as leader_name',
+        'l.email as leader_email',
         'coach.name as coach_name',
         'c.id as cycle_id',
         'c.name as cycle_name',
@@ -183,6 +184,7 @@ export const reportReadRepository = {
       .innerJoin('people as l', 'l.id', 's.leader_id')
       .select((eb) => [
         's.id',
+        's.leader_id',
         's.released_version',
         'l.name as leader_name',
         'c.name as cycle_name',

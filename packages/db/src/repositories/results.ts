@@ -178,7 +178,11 @@ export const resultRepository = {
    * judged on the group counts of both snapshots and the stricter k of the two. Releasing an unchanged
    * latest version again is a no-op.
    */
-  async release(db: Db, subjectId: string, actorId: string | null): Promise<{ version: number }> {
+  async release(
+    db: Db,
+    subjectId: string,
+    actorId: string | null,
+  ): Promise<{ version: number; changed: boolean }> {
     const run = async (trx: Db) => {
       const subject = await trx
         .selectFrom('subjects')
@@ -190,7 +194,7 @@ export const resultRepository = {
       const latest = await resultRepository.latestProfile(trx, subjectId);
       if (!latest)
         throw new ConflictError('there is no profile to release yet: no responses were aggregated');
-      if (subject.released_version === latest.version) return { version: latest.version };
+      if (subject.released_version === latest.version) return { version: latest.version, changed: false };
       if (subject.released_version !== null) {
         const previous = await resultRepository.profileVersion(trx, subjectId, subject.released_version);
         if (previous) {
@@ -216,7 +220,7 @@ export const resultRepository = {
         .insertInto('releases')
         .values({ subject_id: subjectId, profile_version: latest.version, released_by: actorId })
         .execute();
-      return { version: latest.version };
+      return { version: latest.version, changed: true };
     };
     return db.isTransaction ? run(db) : db.transaction().execute(run);
   },

@@ -87,10 +87,23 @@ describe('buildProfile: anonymity', () => {
       rate('p3', 'peer', [3, 3, 3, undefined, 3, 3, 3, 3, 3]),
     ];
     const vision = competency(build(peers), 'vision');
-    expect(stats(vision.items[0]!.groups, 'peer')).toMatchObject({ n: 3, mean: 4, naCount: 0 });
     expect(vision.items[3]!.groups.peer).toEqual({ suppressed: true, reason: 'fewer_than_k', k: 3 });
     // Competency scores exist for all three (3 of 4 items answered).
     expect(stats(vision.groups, 'peer')).toMatchObject({ n: 3, mean: 4 });
+    // Items a-c reach k (n = 3), but p2 and p3 answered 3 of the 4 items: 4 x (3 x 4) - (s_a + s_b + s_c)
+    // would be (T_p2 + T_p3) / 3, two peers' totals. Their item numbers are withheld, the competency stays.
+    for (const item of vision.items.slice(0, 3)) {
+      expect(item.groups.peer).toEqual({ suppressed: true, reason: 'partial_answers', k: 3 });
+    }
+    // Seven peers, three who answered everything and four who skipped d: no combination isolates fewer than
+    // three of them, so every item is shown (d from the three who answered it).
+    const seven = [
+      ...[4, 5, 3].map((v, i) => rate(`f${i}`, 'peer', [v, v, v, v, v, v, v, v, v])),
+      ...[2, 3, 4, 5].map((v, i) => rate(`s${i}`, 'peer', [v, v, v, null, v, v, v, v, v])),
+    ];
+    const large = competency(build(seven), 'vision');
+    expect(stats(large.items[0]!.groups, 'peer')).toMatchObject({ n: 7, naCount: 0 });
+    expect(stats(large.items[3]!.groups, 'peer')).toMatchObject({ n: 3, naCount: 4 });
   });
 });
 

@@ -9,6 +9,7 @@ import {
   raterCompetencyScore,
 } from './competency-scores.ts';
 import { describeGroup } from './group-stats.ts';
+import { partialAnswerBlocks } from './partial-answers.ts';
 import { planMeasure, type MeasureEntry, type MeasurePlan } from './publication-plan.ts';
 import {
   agreementBand,
@@ -124,7 +125,9 @@ export interface PlannedCompetency extends PlannedMeasure {
 
 /**
  * The publication plan of every competency and item (who is in which published set). Internal to scoring:
- * it holds response ids. Rules and responses are assumed validated.
+ * it holds response ids. Rules and responses are assumed validated. Each measure is planned on its own
+ * (planMeasure), then the items' group sets that would single out raters who answered only part of the
+ * competency when read together with the competency's sets are suppressed (partialAnswerBlocks).
  */
 export function planProfile(
   instrument: ScoringInstrument,
@@ -133,20 +136,31 @@ export function planProfile(
 ): PlannedCompetency[] {
   return instrument.competencies.map((competency) => {
     const itemIds = competency.items.map((item) => item.id);
-    const items = itemIds.map((itemId) => {
-      const entries = responses.map((r) => ({
+    const itemEntries = itemIds.map((itemId) =>
+      responses.map((r) => ({
         id: r.id,
         relationship: r.relationship,
         value: answeredRating(r.ratings, itemId),
         notApplicable: choseNotApplicable(r.ratings, itemId),
-      }));
-      return { id: itemId, entries, plan: planMeasure(entries, rules) };
-    });
+      })),
+    );
     const entries = responses.map((r) => {
       const value = raterCompetencyScore(r.ratings, itemIds);
       return { id: r.id, relationship: r.relationship, value, notApplicable: value === null };
     });
-    return { id: competency.id, entries, plan: planMeasure(entries, rules), items };
+    const plan = planMeasure(entries, rules);
+    const blocks = partialAnswerBlocks(
+      itemIds,
+      plan,
+      itemEntries.map((e) => planMeasure(e, rules)),
+      responses,
+      rules,
+    );
+    const items = itemIds.map((itemId, j) => {
+      const e = itemEntries[j]!;
+      return { id: itemId, entries: e, plan: planMeasure(e, rules, { blocked: blocks[j] }) };
+    });
+    return { id: competency.id, entries, plan, items };
   });
 }
 
@@ -160,7 +174,7 @@ function publish(
   for (const group of GROUP_KEYS) {
     const set = plan[group];
     if (set.suppressed) {
-      results[group] = { suppressed: true, reason: 'fewer_than_k', k: set.k };
+      results[group] = { suppressed: true, reason: set.reason ?? 'fewer_than_k', k: set.k };
       continue;
     }
     const members = entries.filter((e) => set.relationships.includes(e.relationship));

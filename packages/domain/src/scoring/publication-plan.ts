@@ -32,6 +32,8 @@ export interface PlannedSet {
 export interface PlannedSuppression {
   suppressed: true;
   k: number;
+  /** Absent: fewer than k raters. `partial_answers`: see partial-answers.ts (items of a competency only). */
+  reason?: 'partial_answers';
 }
 
 /** What is published for one quantity, group by group. */
@@ -45,9 +47,16 @@ export type MeasurePlan = Record<GroupKey, PlannedSet | PlannedSuppression>;
  * - all-others is exactly the union of the shown non-self sets, so differencing it against them isolates
  *   only shown groups;
  * - ranges and distributions need n >= distributionMinN, and for all-others also that the raters not
- *   covered by a group with a shown distribution are safe at distributionMinN.
+ *   covered by a group with a shown distribution are safe at distributionMinN;
+ * - `blocked` groups (decided by partialAnswerBlocks for the items of a competency) are suppressed with
+ *   reason `partial_answers` after the merging decision and, like any suppressed group, left out of
+ *   all-others; all-others itself gets that reason when it falls under k only because of them.
  */
-export function planMeasure(entries: readonly MeasureEntry[], rules: AnonymityRules): MeasurePlan {
+export function planMeasure(
+  entries: readonly MeasureEntry[],
+  rules: AnonymityRules,
+  options: { blocked?: ReadonlySet<AnonymousGroup> } = {},
+): MeasurePlan {
   const valued = new Map<Relationship, MeasureEntry[]>(RELATIONSHIPS.map((r) => [r, []]));
   for (const entry of entries) if (entry.value !== null) valued.get(entry.relationship)?.push(entry);
   const ratersOf = (relationship: Relationship) => valued.get(relationship) ?? [];
@@ -85,6 +94,14 @@ export function planMeasure(entries: readonly MeasureEntry[], rules: AnonymityRu
     }
   }
 
+  let blockedRaters = 0;
+  for (const group of options.blocked ?? []) {
+    const set = plan[group];
+    if (set.suppressed) continue;
+    blockedRaters += set.raters.length;
+    plan[group] = { ...suppressed(group), reason: 'partial_answers' };
+  }
+
   const composite = (['manager', ...ANONYMOUS_GROUPS] as const)
     .map((group) => plan[group])
     .filter((set): set is PlannedSet => !set.suppressed);
@@ -103,6 +120,8 @@ export function planMeasure(entries: readonly MeasureEntry[], rules: AnonymityRu
           rules.distributionMinN,
         ),
     };
+  } else if (compositeRaters.length + blockedRaters >= rules.k.all_others) {
+    plan.all_others = { ...suppressed('all_others'), reason: 'partial_answers' };
   } else {
     plan.all_others = suppressed('all_others');
   }

@@ -58,10 +58,20 @@ export const DEFAULT_ANONYMITY: AnonymityRules = Object.freeze({
   distributionMinN: 4,
 });
 
-/** What is published in place of a group under its threshold: no n, no mean, no number derived from it. */
+/**
+ * Why a group is not shown:
+ * - `fewer_than_k`: fewer raters than the group's threshold k (after N/A, per item);
+ * - `partial_answers` (items only): the group reaches k on the item, but some of its raters answered only
+ *   part of the competency, so the item numbers combined with the published competency score would
+ *   single out those raters (see partial-answers.ts). The competency-level numbers are still shown.
+ */
+export type SuppressionReason = 'fewer_than_k' | 'partial_answers';
+
+/** What is published in place of a group that is not shown: no n, no mean, no number derived from it. */
 export interface SuppressedGroup {
   suppressed: true;
-  reason: 'fewer_than_k';
+  reason: SuppressionReason;
+  /** The group's threshold (1 for self and manager). */
   k: number;
 }
 

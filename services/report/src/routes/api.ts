@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import { resultRepository, type Db } from '@panorama/db';
+import { requireRole, signedIn } from '../auth/session.ts';
+import type { StoredCohort } from '../view-models/hr-programme.ts';
+import { programmeOfViewer } from './hr.ts';
+import { loadSubjectReport, type InstrumentReader } from './reports.ts';
+
+export interface ApiRouteDeps {
+  db: Db;
+  instruments: InstrumentReader;
+}
+
+/**
+ * The JSON API (docs/api.md): session-authenticated, the same access rules as the pages, errors as JSON
+ * from the shared error handler (401 signed out, 404 unknown or not yours).
+ */
+export function apiRoutes(deps: ApiRouteDeps) {
+  return async (app: FastifyInstance) => {
+    app.get<{ Params: { programmeId: string } }>(
+      '/api/programmes/:programmeId/cohort',
+      async (request, reply) => {
+        const viewer = requireRole(request, 'hr', 'admin');
+        const programme = await programmeOfViewer(deps.db, viewer.organisationId, request.params.programmeId);
+        const cohort = await resultRepository.latestCohort(deps.db, programme.id);
+        const data = cohort?.data as (StoredCohort & { invitations?: unknown }) | undefined;
+        reply.header('cache-control', 'no-store');
+        return {
+          programme: { id: programme.id, name: programme.name },
+          cohort:
+            cohort && data
+              ? {
+                  version: cohort.version,
+                  computedAt: cohort.computed_at,
+                  leaders: data.leaders,
+                  invitations: data.invitations ?? null,
+                  report: data.report,
+                }
+              : null,
+        };
+      },
+    );
+
+    app.get<{ Params: { subjectId: string } }>('/api/subjects/:subjectId/profile', async (request, reply) => {
+      const viewer = signedIn(request);
+      const data = await loadSubjectReport(deps, viewer, request.params.subjectId);
+      const { subject } = data;
+      reply.header('cache-control', 'no-store');
+      return {
+        subject: {
+          id: subject.id,
+          leaderName: subject.leader_name,
+          cycleName: subject.cycle_name,
+          cycleKind: subject.cycle_kind,
+          programmeId: subject.programme_id,
+          programmeName: subject.programme_name,
+          releasedVersion: subject.released_version,
+        },
+        profile: data.profile
+          ? { version: data.profile.version, computedAt: data.profile.computed_at, data: data.profile.data }
+          : null,
+        change: data.change
+          ? { baselineCycleName: data.change.baselineCycleName, report: data.change.report }
+          : null,
+      };
+    });
+  };
+}

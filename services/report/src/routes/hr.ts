@@ -1,0 +1,131 @@
+import type { FastifyInstance } from 'fastify';
+import { stringify } from 'csv-stringify/sync';
+import { reportReadRepository, resultRepository, rosterRepository, type Db } from '@panorama/db';
+import { DEFAULT_ANONYMITY, NotFoundError, type Profile } from '@panorama/domain';
+import { requireRole } from '../auth/session.ts';
+import { page } from '../render.ts';
+import { isUuid } from '../view-models/access.ts';
+import {
+  cohortCsvRecords,
+  profilesCsvRecords,
+  COHORT_CSV_COLUMNS,
+  PROFILES_CSV_COLUMNS,
+} from '../view-models/exports.ts';
+import {
+  hrProgrammesView,
+  hrProgrammeView,
+  type StoredChange,
+  type StoredCohort,
+} from '../view-models/hr-programme.ts';
+import { NOT_FOUND, type InstrumentReader } from './reports.ts';
+
+export interface HrRouteDeps {
+  db: Db;
+  instruments: InstrumentReader;
+}
+
+/** The programme, only when it belongs to the viewer's organisation; a 404 for anything else. */
+export async function programmeOfViewer(db: Db, organisationId: string, programmeId: string) {
+  if (!isUuid(programmeId)) throw new NotFoundError(NOT_FOUND);
+  const programme = await reportReadRepository.programmeInOrganisation(db, { programmeId, organisationId });
+  if (!programme) throw new NotFoundError(NOT_FOUND);
+  return programme;
+}
+
+/** HR's programme list and dashboard, and the CSV exports (aggregates only, never rater-level data). */
+export function hrRoutes(deps: HrRouteDeps) {
+  const { db } = deps;
+  return async (app: FastifyInstance) => {
+    app.get('/hr', async (request, reply) => {
+      const viewer = requireRole(request, 'hr', 'admin');
+      const programmes = await reportReadRepository.programmesOfOrganisation(db, viewer.organisationId);
+      return page(request, reply, 'hr.hbs', hrProgrammesView(programmes));
+    });
+
+    app.get<{ Params: { programmeId: string } }>('/hr/programmes/:programmeId', async (request, reply) => {
+      const viewer = requireRole(request, 'hr', 'admin');
+      const programme = await programmeOfViewer(db, viewer.organisationId, request.params.programmeId);
+      const [cycles, cohort, changes, subjects, releases] = await Promise.all([
+        reportReadRepository.cyclesOfProgramme(db, programme.id),
+        resultRepository.latestCohort(db, programme.id),
+        resultRepository.latestChangesOfProgramme(db, programme.id),
+        reportReadRepository.subjectsOfProgramme(db, programme.id),
+        reportReadRepository.releaseHistory(db, programme.id),
+      ]);
+      const participation: Record<string, { relationship: string; invited: number; completed: number }[]> =
+        {};
+      await Promise.all(
+        cycles.map(async (c) => {
+          participation[c.id] = await rosterRepository.participation(db, { cycleId: c.id });
+        }),
+      );
+      const first = cycles[0];
+      const instrument = first ? await deps.instruments(first.instrument_id, first.instrument_version) : null;
+      const view = hrProgrammeView({
+        programme: { id: programme.id, name: programme.name, description: programme.description },
+        cycles,
+        participation,
+        cohort: cohort
+          ? { version: cohort.version, computedAt: cohort.computed_at, data: cohort.data as StoredCohort }
+          : null,
+        competencies: instrument?.competencies.map((c) => ({ id: c.id, title: c.title })) ?? [],
+        changes: changes.map((c) => ({
+          subject_id: c.subject_id,
+          leader_name: c.leader_name,
+          data: c.data as StoredChange,
+        })),
+        subjects,
+        releases,
+        kAllOthers: instrument?.anonymity?.k.all_others ?? DEFAULT_ANONYMITY.k.all_others,
+      });
+      return page(request, reply, 'hr-programme.hbs', view);
+    });
+
+    app.get<{ Params: { programmeId: string } }>(
+      '/hr/programmes/:programmeId/export/cohort.csv',
+      async (request, reply) => {
+        const viewer = requireRole(request, 'hr', 'admin');
+        const programme = await programmeOfViewer(db, viewer.organisationId, request.params.programmeId);
+        const cohort = await resultRepository.latestCohort(db, programme.id);
+        if (!cohort) throw new NotFoundError('There are no cohort results for this programme yet.');
+        const cycles = await reportReadRepository.cyclesOfProgramme(db, programme.id);
+        const first = cycles[0];
+        const instrument = first
+          ? await deps.instruments(first.instrument_id, first.instrument_version)
+          : null;
+        const records = cohortCsvRecords(
+          (cohort.data as StoredCohort).report,
+          instrument?.competencies ?? [],
+        );
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="cohort-${programme.id}.csv"`)
+          .send(stringify(records, { header: true, columns: [...COHORT_CSV_COLUMNS] }));
+      },
+    );
+
+    app.get<{ Params: { programmeId: string } }>(
+      '/hr/programmes/:programmeId/export/profiles.csv',
+      async (request, reply) => {
+        const viewer = requireRole(request, 'hr', 'admin');
+        const programme = await programmeOfViewer(db, viewer.organisationId, request.params.programmeId);
+        const rows = await resultRepository.latestProfilesOfProgramme(db, programme.id);
+        const records = rows.flatMap((row) =>
+          profilesCsvRecords({
+            leaderName: row.leader_name,
+            leaderEmail: row.leader_email,
+            cycleName: row.cycle_name,
+            cycleKind: row.cycle_kind,
+            version: row.version,
+            releasedVersion: row.released_version,
+            profile: row.data as Profile,
+          }),
+        );
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="profiles-${programme.id}.csv"`)
+          .send(stringify(records, { header: true, columns: [...PROFILES_CSV_COLUMNS] }));
+      },
+    );
+  };
+}

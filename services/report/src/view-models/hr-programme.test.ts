@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { buildChange, buildCohort } from '@panorama/domain';
+import {
+  effectWords,
+  heatBand,
+  hrProgrammesView,
+  hrProgrammeView,
+  intervalWords,
+  shareWords,
+  subjectCell,
+  type HrProgrammeInput,
+} from './hr-programme.ts';
+import { testProfile, TEST_INSTRUMENT } from './test-profile.ts';
+
+const programme = { id: '00000000-0000-4000-8000-0000000000aa', name: 'Leading 2027', description: '' };
+const cycles: HrProgrammeInput['cycles'] = [
+  {
+    id: 'b',
+    kind: 'baseline',
+    name: 'Baseline',
+    status: 'closed',
+    opened_at: null,
+    closes_at: new Date('2027-01-10Z'),
+    closed_at: new Date('2027-01-10Z'),
+    released_at: null,
+    leaders: 4,
+  },
+  {
+    id: 'f',
+    kind: 'follow_up',
+    name: 'Follow-up',
+    status: 'open',
+    opened_at: new Date('2027-06-01Z'),
+    closes_at: new Date('2027-06-20Z'),
+    closed_at: null,
+    released_at: null,
+    leaders: 4,
+  },
+];
+const sd1 = { vision: 0.5, coaching: 0.5, delivery: 0.5, trust: 0.5 };
+const rxx = { vision: 0.8, coaching: 0.8, delivery: 0.8, trust: 0.8 };
+
+function programmeInput(leaders: number, overrides: Partial<HrProgrammeInput> = {}): HrProgrammeInput {
+  const pairs = Array.from({ length: leaders }, (_, i) => ({
+    baseline: testProfile(),
+    followUp: testProfile({ others: i % 2 ? 3 : 2 }),
+  }));
+  const report = buildCohort({ leaders: pairs, cohortLeaderCount: leaders, rxxByCompetency: rxx });
+  return {
+    programme,
+    cycles,
+    participation: { b: [{ relationship: 'peer', invited: 10, completed: 8 }], f: [] },
+    cohort: { version: 1, computedAt: new Date('2027-06-21Z'), data: { leaders, report } },
+    competencies: TEST_INSTRUMENT.competencies.map((c) => ({ id: c.id, title: c.title })),
+    changes: pairs.map((p, i) => ({
+      subject_id: `s${i}`,
+      leader_name: `Leader ${i}`,
+      data: {
+        baselineVersion: 1,
+        followUpVersion: 1,
+        report: buildChange({
+          baseline: p.baseline,
+          followUp: p.followUp,
+          sd1ByCompetency: sd1,
+          rxxByCompetency: rxx,
+        }),
+      },
+    })),
+    subjects: [],
+    releases: [],
+    kAllOthers: 4,
+    ...overrides,
+  };
+}
+
+describe('statistics in words', () => {
+  it('bands effect sizes the way non-statisticians read them', () => {
+    expect(effectWords(0.1).band).toBe('negligible');
+    expect(effectWords(0.3)).toEqual({ band: 'small', value: 'g = 0.30' });
+    expect(effectWords(-0.6).band).toBe('moderate');
+    expect(effectWords(0.9).band).toBe('large');
+    expect(effectWords(null).band).toBe('not defined');
+  });
+
+  it('reads a 95% interval', () => {
+    expect(intervalWords([0.01, 0.2]).text).toBe('Clear improvement');
+    expect(intervalWords([-0.3, -0.01]).text).toBe('Clear decline');
+    expect(intervalWords([-0.01, 0.2]).text).toBe('No clear change');
+  });
+
+  it('gives a share with its Wilson interval', () => {
+    expect(shareWords({ share: 2 / 11, wilson95: [0.05, 0.48] }, 11)).toEqual({
+      count: '2 of 11',
+      range: '18%, plausibly 5%–48%',
+    });
+    expect(shareWords(null, 11).count).toBe('not assessed');
+  });
+
+  it('colours change in symmetric bands', () => {
+    expect([-0.6, -0.3, -0.15, 0, 0.09, 0.1, 0.3, 0.5].map(heatBand)).toEqual([
+      'd3',
+      'd2',
+      'd1',
+      'n0',
+      'n0',
+      'u1',
+      'u2',
+      'u3',
+    ]);
+  });
+});
+
+describe('hrProgrammeView', () => {
+  it('shows the cohort change, the CI chart and the heatmap for a cohort at or above k', () => {
+    const view = hrProgrammeView(programmeInput(4));
+    expect(view.cohort.available).toBe(true);
+    expect(view.cohort.rows).toHaveLength(4);
+    expect(view.heatmap.available).toBe(true);
+    expect(view.heatmap.rows).toHaveLength(4);
+    expect(view.heatmap.columns[3]).toBe('Trust <&> "relationships"');
+    expect(view.distribution.available).toBe(true);
+    expect(view.participation.rows.find((r) => r.label === 'Peers')!.cells[0]).toEqual({
+      invited: '10',
+      completed: '8',
+      rate: '80%',
+    });
+  });
+
+  it('shows no number for a cohort under k, in the summary, the heatmap or the histogram', () => {
+    const view = hrProgrammeView(programmeInput(3));
+    expect(view.cohort.available).toBe(false);
+    expect(view.cohort.message).toContain('fewer than 4 leaders');
+    expect(view.heatmap.available).toBe(false);
+    expect(view.heatmap.message).toContain('fewer than 4 leaders');
+    expect(view.distribution.available).toBe(false);
+  });
+
+  it('marks a leader’s suppressed change as hatched with the reason in words', () => {
+    const input = programmeInput(4);
+    const first = input.changes[0]!;
+    first.data.report.competencies[0]!.allOthers = { available: false, reason: 'suppressed' };
+    const cell = hrProgrammeView(input).heatmap.rows.find((r) => r.leader === 'Leader 0')!.cells[0]!;
+    expect(cell).toMatchObject({ band: 'none', text: '–' });
+    expect(cell.srText).toContain('fewer than 4 responses');
+  });
+
+  it('says without results that the cohort comparison comes later', () => {
+    const view = hrProgrammeView(programmeInput(4, { cohort: null, changes: [] }));
+    expect(view.cohort.message).toContain('once the programme has a baseline and a follow-up');
+    expect(view.heatmap.message).toContain('once follow-up results are in');
+  });
+});
+
+describe('release state in words', () => {
+  it('tells unreleased, released and released-but-behind apart', () => {
+    expect(subjectCell({ id: 'x', released_version: null, latest_version: null }).state).toBe(
+      'no results yet',
+    );
+    expect(subjectCell({ id: 'x', released_version: null, latest_version: 1 }).kind).toBe('ready');
+    expect(subjectCell({ id: 'x', released_version: 1, latest_version: 2 }).state).toBe(
+      'released v1; v2 newer',
+    );
+    expect(subjectCell({ id: 'x', released_version: 2, latest_version: 2 }).kind).toBe('released');
+  });
+
+  it('lists programmes with their cycle statuses', () => {
+    const view = hrProgrammesView([
+      { id: 'p', name: 'P', description: '', cycles: 2, leaders: 1, statuses: 'closed,open' },
+    ]);
+    expect(view.programmes[0]).toMatchObject({
+      href: '/hr/programmes/p',
+      leaders: '1 leader',
+      cycles: '2 cycles',
+    });
+    expect(view.programmes[0]!.statuses.map((s) => s.text)).toEqual(['Closed', 'Open for responses']);
+  });
+});

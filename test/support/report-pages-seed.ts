@@ -1,0 +1,79 @@
+import type { Kysely } from 'kysely';
+import { resultRepository, sessionRepository, type Database } from '@panorama/db';
+import { newToken, tokenMac } from '@panorama/domain';
+import { buildReportApp } from '@panorama/report';
+import { createHandlers, createWorkerLogger } from '@panorama/worker';
+import { seedDemo } from '../../infra/demo/seed.ts';
+import { keys, SURVEY_URL, TEST_SECRET } from './scenario.ts';
+
+/**
+ * The demo organisation (12 leaders, baseline and follow-up) with every profile, change and the cohort
+ * computed by the worker's own handlers, called directly instead of through Redis.
+ */
+export async function seedReports(db: Kysely<Database>) {
+  const accounts = await seedDemo({ db, keys, surveyBaseUrl: SURVEY_URL, log: () => {} });
+  if (!accounts) throw new Error('the demo organisation exists already');
+  const handlers = createHandlers({
+    db,
+    producer: { add: async () => undefined, enqueue: async () => undefined } as never,
+    mailer: { send: () => Promise.reject(new Error('no mail in tests')) },
+    keys,
+    anonymityK: 3,
+    logger: createWorkerLogger('silent'),
+  });
+  const context = { jobId: 'test', attempt: 1, log: async () => {} };
+  const subjects = await db
+    .selectFrom('subjects')
+    .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+    .select(['subjects.id', 'cycles.kind', 'cycles.programme_id'])
+    .orderBy('cycles.kind')
+    .orderBy('subjects.id')
+    .execute();
+  for (const s of subjects) await handlers['aggregate-subject']({ subjectId: s.id }, context);
+  const programmeId = subjects[0]!.programme_id;
+  // The cohort roll-up fixes SD1 and alpha; changes are computed after it, as the worker's queue would.
+  await handlers['rollup-cohort']({ programmeId }, context);
+  for (const s of subjects.filter((x) => x.kind === 'follow_up'))
+    await handlers['compute-change']({ subjectId: s.id }, context);
+  await handlers['rollup-cohort']({ programmeId }, context);
+  const check = await resultRepository.latestCohort(db, programmeId);
+  if (!check) throw new Error('no cohort result was written');
+  /** Recomputes one subject's profile (and its change), as the worker does after a new response. */
+  const aggregate = async (subjectId: string) => {
+    await handlers['aggregate-subject']({ subjectId }, context);
+    await handlers['compute-change']({ subjectId }, context);
+  };
+  return { accounts, programmeId, aggregate };
+}
+
+/** A live session for the person with this email, as the sign-in link would create; returns the cookie value. */
+export async function sessionFor(db: Kysely<Database>, email: string): Promise<string> {
+  const person = await db
+    .selectFrom('people')
+    .select('id')
+    .where('email', '=', email)
+    .executeTakeFirstOrThrow();
+  const id = newToken();
+  await sessionRepository.createSession(db, {
+    idHash: tokenMac(keys.session, id),
+    personId: person.id,
+    expiresAt: new Date(Date.now() + 3_600_000),
+  });
+  return id;
+}
+
+/** The report app as the tests build it: no Redis, silent logs. */
+export function reportApp(db: Kysely<Database>) {
+  return buildReportApp({
+    db,
+    keys,
+    config: {
+      LOG_LEVEL: 'silent',
+      APP_SECRET: TEST_SECRET,
+      REPORT_PUBLIC_URL: 'http://report.test',
+      SURVEY_PUBLIC_URL: SURVEY_URL,
+      TRUST_PROXY: false,
+      SESSION_TTL_HOURS: 1,
+    },
+  });
+}
