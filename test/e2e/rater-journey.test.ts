@@ -10,7 +10,7 @@ import { createProducer, createRedis, type Producer } from '@panorama/jobs';
 import { buildSurveyApp } from '@panorama/survey';
 import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
 import { keys, SURVEY_URL, TEST_SECRET } from '../support/scenario.ts';
-import { openSurveyCycle } from './support/survey-cycle.ts';
+import { deliverOutboxOverSmtp, openSurveyCycle } from './support/survey-cycle.ts';
 
 const require = createRequire(import.meta.url);
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -171,11 +171,16 @@ describe('a rater, by keyboard only', () => {
     async () => {
       const cycle = await openSurveyCycle(t.db);
       const { instrument } = cycle;
-      // The link exactly as the invitation email carries it, pointed at this server.
-      const emailed = cycle.links.find((l) => l.token === cycle.tokens.peers[0])!;
-      expect(emailed.link.startsWith(`${SURVEY_URL}/s/`)).toBe(true);
-      const link = emailed.link.replace(SURVEY_URL, origin);
-      const token = emailed.token;
+      // The worker delivers the invitation emails over SMTP; the link is taken from the received message.
+      const peerEmail = cycle.links.find((l) => l.token === cycle.tokens.peers[0])!.to;
+      const received = await deliverOutboxOverSmtp(t.db);
+      const message = received.find((m) => m.to.includes(peerEmail));
+      expect(message, `an email to ${peerEmail} arrived`).toBeDefined();
+      const emailedLink = new RegExp(`${SURVEY_URL}/s/[A-Za-z0-9_-]{43}`).exec(message!.body)?.[0];
+      expect(emailedLink).toBeDefined();
+      const token = emailedLink!.split('/').pop()!;
+      expect(token).toBe(cycle.tokens.peers[0]);
+      const link = emailedLink!.replace(SURVEY_URL, origin);
 
       const items = instrument.competencies.flatMap((c) => c.items.map((i) => i.id));
       // A spread of answers, two of them "Can't say", so the stored row proves every key press landed.

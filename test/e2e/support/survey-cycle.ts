@@ -1,4 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { SMTPServer } from 'smtp-server';
+import { createMailer } from '@panorama/mail';
+import { createDeliverEmail } from '../../../services/worker/src/handlers/deliver-email.ts';
 import type { Kysely } from 'kysely';
 import type { Database } from '@panorama/db';
 import { importRoster, openCycle, parseRosterCsv } from '@panorama/report';
@@ -42,4 +47,47 @@ export async function openSurveyCycle(db: Kysely<Database>, options: { peers?: n
     links,
     tokens: { self: tokenOf(email('dana')), manager: tokenOf(email('morgan')), peers: peers.map(tokenOf) },
   };
+}
+
+/**
+ * Delivers every queued email through the worker's own deliver-email handler to a real SMTP server
+ * (in-process), and returns what the server received: recipients and the decoded message text.
+ */
+export async function deliverOutboxOverSmtp(db: Kysely<Database>): Promise<{ to: string[]; body: string }[]> {
+  const received: { to: string[]; body: string }[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        // Undo quoted-printable soft line breaks so links read whole.
+        const body = Buffer.concat(chunks)
+          .toString('utf8')
+          .replace(/=\r?\n/g, '');
+        received.push({ to: session.envelope.rcptTo.map((r) => r.address), body });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as AddressInfo).port;
+  const mailer = createMailer({
+    smtpUrl: `smtp://127.0.0.1:${port}`,
+    outboxDir: '/nonexistent',
+    from: 'panorama@test',
+  });
+  try {
+    const deliver = createDeliverEmail({ db, keys, mailer, logger: pino({ level: 'silent' }) });
+    const queued = await db.selectFrom('email_outbox').select('id').where('status', '=', 'queued').execute();
+    for (const { id } of queued) {
+      await deliver({ outboxId: id }, { jobId: `deliver-email.${id}`, attempt: 1, log: () => {} });
+    }
+  } finally {
+    mailer.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  return received;
 }
