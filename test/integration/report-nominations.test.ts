@@ -139,6 +139,25 @@ describe('nominations', () => {
     const subject = (await rosterRepository.subjectsOfCycle(t.db, baseline.id))[0]!;
     const review = await asCoach.get(`/nominations/${subject.id}`);
     expect(review.body).toContain('Eve Moss');
+    // The coach edits the list: adds someone, removes someone.
+    const added = await asCoach.post(`/nominations/${subject.id}`, {
+      action: 'add',
+      name_0: 'Ola Other',
+      email_0: 'ola@acme.test',
+      relationship_0: 'other',
+    });
+    expect(added.body).toContain('Ola Other');
+    const ola = await t.db
+      .selectFrom('invitations')
+      .innerJoin('people', 'people.id', 'invitations.rater_id')
+      .select('invitations.id')
+      .where('people.email', '=', 'ola@acme.test')
+      .executeTakeFirstOrThrow();
+    const removed = await asCoach.post(`/nominations/${subject.id}`, {
+      action: 'withdraw',
+      invitation: ola.id,
+    });
+    expect(removed.body).not.toContain('Ola Other');
     const approved = await asCoach.post(`/nominations/${subject.id}`, { action: 'approve' });
     expect(approved.body).toContain('Approved 4 people');
     const statuses = await t.db
@@ -147,7 +166,9 @@ describe('nominations', () => {
       .where('subject_id', '=', subject.id)
       .where('relationship', '<>', 'self')
       .execute();
-    expect(statuses.every((s) => s.status === 'pending')).toBe(true);
+    expect(statuses.filter((s) => s.status !== 'cancelled').map((s) => s.status)).toEqual(
+      Array(4).fill('pending'),
+    );
 
     // Opening the cycle invites them; a decline shows to the leader as a count, never a name.
     await openCycle({ db: t.db, keys, surveyBaseUrl: SURVEY_URL }, baseline.id);

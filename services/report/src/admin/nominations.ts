@@ -162,7 +162,7 @@ export interface NomineeRow {
 /** Adds nominees (status "nominated", awaiting approval); every row is checked and none is added if any is wrong. */
 export async function nominate(
   deps: Pick<NominationDeps, 'db'>,
-  context: NominationContext,
+  context: Pick<NominationContext, 'subject_id' | 'organisation_id' | 'leader_email' | 'nomination'>,
   rows: NomineeRow[],
 ) {
   const filled = rows

@@ -230,6 +230,32 @@ export function nominationRoutes(deps: NominationDeps & { pushJobs: () => Promis
           await withdrawNominee(deps, subject.id, body.invitation);
           return reviewPage(request, reply, { notice: 'Removed from the list.' });
         }
+        if (body.action === 'add') {
+          const leader = await deps.db
+            .selectFrom('people')
+            .select(['email', 'organisation_id'])
+            .where('id', '=', subject.leader_id)
+            .executeTakeFirstOrThrow();
+          try {
+            await nominate(
+              deps,
+              {
+                subject_id: subject.id,
+                organisation_id: leader.organisation_id,
+                leader_email: leader.email,
+                nomination: subject.nomination,
+              },
+              rowsFrom(body),
+            );
+          } catch (error) {
+            if (!(error instanceof ValidationError)) throw error;
+            reply.code(400);
+            return reviewPage(request, reply, {
+              problems: [{ path: '', message: error.message }, ...error.problems],
+            });
+          }
+          return reviewPage(request, reply, { notice: 'Added. Approve the list when it is complete.' });
+        }
         if (body.action === 'approve') {
           const result = await approveNominations(deps, subject.id);
           await deps.pushJobs();
