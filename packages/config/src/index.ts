@@ -94,6 +94,9 @@ export const workerEnv = z.object({
   ...redisEnv,
   ...mailEnv,
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** Port of the worker's /healthz, /readyz and /metrics (on HOST); unset, the default, serves none. */
+  WORKER_HTTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  HOST: webEnv.HOST,
 });
 
 /** The command line needs the database; Redis and mail only for the commands that enqueue or send. */

@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import { errorPages } from './errors.ts';
 import { registerHelpers } from './helpers.ts';
 import { loggerOptions } from './logging.ts';
+import { metrics } from './metrics.ts';
 
 const webRoot = path.resolve(import.meta.dirname, '..');
 
@@ -48,6 +49,8 @@ export async function createWebApp(options: WebAppOptions): Promise<FastifyInsta
     // Never log a request id derived from a client header.
     requestIdHeader: false,
   });
+  // First, so its timing hook and `GET /metrics` cover every route registered after it.
+  await app.register(metrics);
 
   await app.register(helmet, {
     contentSecurityPolicy: {

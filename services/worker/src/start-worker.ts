@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { WorkerProcessConfig } from './config.ts';
 import { createHandlers } from './handlers/index.ts';
 import { createWorkerLogger } from './logger.ts';
+import { startMetricsServer } from './metrics-server.ts';
 import { runWorkers, type RunningWorkers } from './run-workers.ts';
 
 /** How often the maintenance jobs run. */
@@ -83,6 +84,17 @@ export async function startWorker(
     },
     lockDurationMs: config.WORKER_LOCK_MS,
   });
+  const http = config.WORKER_HTTP_PORT
+    ? await startMetricsServer({
+        host: config.HOST,
+        port: config.WORKER_HTTP_PORT,
+        db,
+        redis,
+        producer,
+        workers: workers.workers,
+        logger,
+      })
+    : undefined;
 
   if (options.schedule !== false) {
     const maintenance = producer.queue('maintenance');
@@ -106,6 +118,7 @@ export async function startWorker(
     workers,
     close() {
       closed ??= (async () => {
+        await http?.close();
         await workers.close();
         await producer.close();
         mailer.close();
