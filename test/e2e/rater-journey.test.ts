@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { SCREENSHOTS } from './support/screenshots.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProducer, createRedis, type Producer } from '@panorama/jobs';
 import { buildSurveyApp } from '@panorama/survey';
@@ -14,7 +15,6 @@ import { deliverOutboxOverSmtp, openSurveyCycle } from './support/survey-cycle.t
 
 const require = createRequire(import.meta.url);
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots');
 
 let t: TestDatabase;
 let redis: Redis;

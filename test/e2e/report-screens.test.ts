@@ -3,12 +3,12 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import axe from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { SCREENSHOTS } from './support/screenshots.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultRepository } from '@panorama/db';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
 import { reportApp, seedReports, sessionFor } from '../support/report-pages-seed.ts';
 
-const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots');
 const WIDTHS = [1280, 360] as const;
 
 let t: TestDatabase;
