@@ -3,7 +3,8 @@ import { ValidationError, parseAnswers, tokenMac } from '@panorama/domain';
 import { closeCycle, importRoster, openCycle, parseRosterCsv, sendReminders } from '@panorama/report';
 import { createSurveyService, LinkUnusableError } from '@panorama/survey';
 import { AlreadySubmittedError, responseRepository } from '@panorama/db';
-import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
+import { createCompletionSet, createRedis } from '@panorama/jobs';
+import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
 import {
   completeFields,
   createProgramme,
@@ -192,5 +193,47 @@ describe('a cycle from opening to close', () => {
     const rows = await t.db.selectFrom('response_drafts').select('ciphertext').execute();
     expect(rows.some((r) => r.ciphertext.toString('latin1').includes('secret'))).toBe(false);
     expect(await responseRepository.loadDraft(t.db, tokenMac(keys.draft, link!.token))).toBeDefined();
+  });
+});
+
+describe('completions waiting in the Redis set', () => {
+  it('a reminder neither reminds a responder nor marks a batch smaller than the minimum', async () => {
+    const redis = createRedis(redisUrl(), 'worker');
+    const completions = createCompletionSet(redis, queuePrefix());
+    try {
+      const { baseline, instrument } = await createProgramme(t.db);
+      await importRoster(t.db, { cycleId: baseline.id, rows: parseRosterCsv(rosterCsv(['eva'])) });
+      await t.db.deleteFrom('email_outbox').execute();
+      await openCycle({ db: t.db, keys, surveyBaseUrl: SURVEY_URL }, baseline.id);
+      const survey = createSurveyService({ db: t.db, keys, completions });
+      const links = await linksFromOutbox(t.db);
+      const responder = links.find((l) => l.to === 'eva.peer0@acme.test')!;
+      const opened = await survey.open(responder.token);
+      await survey.submit(
+        responder.token,
+        opened,
+        parseAnswers(instrument, completeFields(instrument), { complete: true }),
+      );
+      expect(await completions.has(opened.invitationId)).toBe(true);
+      await t.db.updateTable('email_outbox').set({ status: 'sent' }).execute();
+
+      const result = await sendReminders(
+        { db: t.db, keys, surveyBaseUrl: SURVEY_URL, completions, minCompletionBatch: 5 },
+        baseline.id,
+      );
+      expect(result.reminded.invitations).toBe(8 - 1);
+      const reminded = await linksFromOutbox(t.db);
+      expect(reminded.some((r) => r.to === 'eva.peer0@acme.test')).toBe(false);
+      // One completion is below the batch minimum: it stays in the set, the invitation is not yet marked.
+      const invitation = await t.db
+        .selectFrom('invitations')
+        .select('status')
+        .where('id', '=', opened.invitationId)
+        .executeTakeFirstOrThrow();
+      expect(invitation.status).toBe('sent');
+      expect(await completions.has(opened.invitationId)).toBe(true);
+    } finally {
+      redis.disconnect();
+    }
   });
 });

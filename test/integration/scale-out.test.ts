@@ -31,6 +31,7 @@ import { keys, SURVEY_URL, TEST_SECRET } from '../support/scenario.ts';
 // Several survey instances behind a load balancer and several worker processes on one Postgres and one
 // Redis: the proof that nothing a request or a job needs lives in one process (docs/scaling.md).
 
+const METRICS_TOKEN = 'scraper-token-for-tests';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const WORKER_MAIN = path.join(ROOT, 'services/worker/src/main.ts');
 const SUBJECTS = 4;
@@ -128,6 +129,7 @@ async function startSurveyInstance(
       APP_SECRET: TEST_SECRET,
       SURVEY_PUBLIC_URL: SURVEY_URL,
       TRUST_PROXY: true,
+      METRICS_TOKEN,
     },
     ...extra,
   });
@@ -493,7 +495,10 @@ describe('scale-out: two survey instances and two worker processes on one Postgr
   });
 
   it('serves /metrics on each survey instance with the route pattern, never a link', async () => {
-    const text = await (await fetch(`${instances[0]!.url}/metrics`)).text();
+    expect((await fetch(`${instances[0]!.url}/metrics`)).status).toBe(401);
+    const text = await (
+      await fetch(`${instances[0]!.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+    ).text();
     expect(
       sampleSum(text, 'http_request_duration_seconds_count', {
         route: '/s/:token/:step',

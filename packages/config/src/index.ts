@@ -65,6 +65,7 @@ const mailEnv = {
 
 const webEnv = {
   HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   TRUST_PROXY: bool.default(false),
 };
 

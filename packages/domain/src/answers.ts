@@ -17,6 +17,23 @@ const CONTROL_FIELDS = new Set(['_csrf', 'action', 'page']);
 // from what is stored. Zero-width joiners and right-to-left text are legitimate and kept.
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * A comment as it is stored (NFC, newlines normalised, trimmed), or why it cannot be: invalid UTF-8, control
+ * characters or bidi overrides, or longer than `maxLength` characters (code points). Every way a comment
+ * enters Panorama (the form, the response import) goes through this one rule.
+ */
+export function checkCommentText(raw: string, maxLength: number): { text: string } | { problem: string } {
+  const text = raw.normalize('NFC').replace(/\r\n?/g, '\n').trim();
+  // A lone surrogate cannot be stored as UTF-8 either; it would silently become U+FFFD.
+  if (text.includes('\uFFFD') || LONE_SURROGATE.test(text))
+    return { problem: 'contains characters that could not be read (invalid UTF-8)' };
+  if (FORBIDDEN_CHARS.test(text)) return { problem: 'contains control characters; please remove them' };
+  const length = [...text].length;
+  if (length > maxLength) return { problem: `is ${length} characters long; the limit is ${maxLength}` };
+  return { text };
+}
 
 export interface ParseAnswersOptions {
   /** Require an answer (a rating or "Can't say") for every item in scope. */
@@ -78,19 +95,9 @@ export function parseAnswers(instrument: Instrument, fields: unknown, options: P
         problems.push({ path: key, message: 'is not a question of this survey' });
         continue;
       }
-      const text = raw.normalize('NFC').replace(/\r\n?/g, '\n').trim();
-      if (text.includes('\uFFFD')) {
-        problems.push({ path: key, message: 'contains characters that could not be read (invalid UTF-8)' });
-      } else if (FORBIDDEN_CHARS.test(text)) {
-        problems.push({ path: key, message: 'contains control characters; please remove them' });
-      } else if ([...text].length > question.max_length) {
-        problems.push({
-          path: key,
-          message: `is ${[...text].length} characters long; the limit is ${question.max_length}`,
-        });
-      } else if (text !== '') {
-        comments[id] = text;
-      }
+      const checked = checkCommentText(raw, question.max_length);
+      if ('problem' in checked) problems.push({ path: key, message: checked.problem });
+      else if (checked.text !== '') comments[id] = checked.text;
     } else {
       problems.push({ path: key, message: 'is not a field of this form' });
     }

@@ -6,6 +6,12 @@ import type { Redis } from 'ioredis';
  * response committed just before it. A worker batch moves them into Postgres once enough have gathered
  * that a batch cannot single out one rater.
  */
+/**
+ * Used invitations are marked completed only in batches of at least this many, so a batch cannot single out
+ * the one rater whose response arrived in between.
+ */
+export const MIN_COMPLETION_BATCH = 5;
+
 export interface CompletionSet {
   add(invitationId: string): Promise<void>;
   has(invitationId: string): Promise<boolean>;

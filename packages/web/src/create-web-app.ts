@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import { errorPages } from './errors.ts';
 import { registerHelpers } from './helpers.ts';
 import { loggerOptions } from './logging.ts';
+import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { metrics } from './metrics.ts';
 
 const webRoot = path.resolve(import.meta.dirname, '..');
@@ -30,6 +31,10 @@ export interface WebAppOptions {
   readiness?: () => Promise<void>;
   /** Largest request body in bytes. */
   bodyLimit?: number;
+  /** Where request logs go instead of stdout (tests read them to prove no token or address is logged). */
+  logStream?: DestinationStream | undefined;
+  /** Bearer token for `GET /metrics`; unset, the endpoint is not served. */
+  metricsToken?: string | undefined;
   /** Referrer-Policy; survey pages use no-referrer so a link never leaks through a Referer header. */
   referrerPolicy?: 'no-referrer' | 'same-origin';
 }
@@ -50,7 +55,17 @@ export async function createWebApp(options: WebAppOptions): Promise<FastifyInsta
     requestIdHeader: false,
   });
   // First, so its timing hook and `GET /metrics` cover every route registered after it.
-  await app.register(metrics);
+  await app.register(metrics, { token: options.metricsToken });
+
+  if (options.logStream) {
+    // Request logs come from per-request child loggers; these are made from a logger with the same options
+    // (and redacting serializers) as the app's own, writing to the given stream.
+    const logger = pino(
+      (loggerOptions(options.logLevel) || { level: 'silent' }) as LoggerOptions,
+      options.logStream,
+    );
+    app.setChildLoggerFactory((_parent, bindings, childOptions) => logger.child(bindings, childOptions));
+  }
 
   await app.register(helmet, {
     contentSecurityPolicy: {

@@ -17,10 +17,27 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   return undefined;
 }
 
+const TOKEN = 'metrics-token-for-tests';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
 describe('metrics plugin', () => {
+  it('serves nothing without a configured token, and 401 without the right one', async () => {
+    const open = Fastify();
+    await open.register(metrics, { processMetrics: false });
+    expect((await open.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+    await open.close();
+    const guarded = Fastify();
+    await guarded.register(metrics, { processMetrics: false, token: TOKEN });
+    expect((await guarded.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+    const wrong = { authorization: 'Bearer not-the-token' };
+    expect((await guarded.inject({ method: 'GET', url: '/metrics', headers: wrong })).statusCode).toBe(401);
+    expect((await guarded.inject({ method: 'GET', url: '/metrics', headers: AUTH })).statusCode).toBe(200);
+    await guarded.close();
+  });
+
   it('times requests by route pattern, never by URL, and serves the text format', async () => {
     const app = Fastify();
-    await app.register(metrics, { processMetrics: false });
+    await app.register(metrics, { processMetrics: false, token: TOKEN });
     app.get('/s/:token/:step', async () => 'ok');
     app.post('/s/:token/:step', async (_request, reply) => reply.code(303).send());
     await app.ready();
@@ -31,7 +48,7 @@ describe('metrics plugin', () => {
     await app.inject({ method: 'POST', url: `/s/${token}/2` });
     await app.inject({ method: 'GET', url: `/nowhere/${token}` });
 
-    const response = await app.inject({ method: 'GET', url: '/metrics' });
+    const response = await app.inject({ method: 'GET', url: '/metrics', headers: AUTH });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = response.body;
@@ -56,16 +73,16 @@ describe('metrics plugin', () => {
   it('keeps each app in a registry of its own, so two apps in one process do not collide', async () => {
     const registry = new Registry();
     const first = Fastify();
-    await first.register(metrics, { registry });
+    await first.register(metrics, { registry, token: TOKEN });
     const second = Fastify();
-    await second.register(metrics);
+    await second.register(metrics, { token: TOKEN });
     first.get('/a', async () => 'a');
     await first.ready();
     await second.ready();
     await first.inject({ method: 'GET', url: '/a' });
     expect(first.metricsRegistry).toBe(registry);
     expect(await registry.getSingleMetricAsString('http_request_duration_seconds')).toContain('route="/a"');
-    const other = await second.inject({ method: 'GET', url: '/metrics' });
+    const other = await second.inject({ method: 'GET', url: '/metrics', headers: AUTH });
     expect(other.body).not.toContain('route="/a"');
     expect(other.body).toContain('process_cpu_user_seconds_total');
     await first.close();
@@ -78,14 +95,15 @@ describe('metrics plugin', () => {
       logLevel: 'silent',
       cookieSecret: 'x'.repeat(32),
       secure: false,
+      metricsToken: TOKEN,
     });
     await app.inject({ method: 'GET', url: '/healthz' });
     for (let i = 0; i < 3; i++) {
-      const response = await app.inject({ method: 'GET', url: '/metrics' });
+      const response = await app.inject({ method: 'GET', url: '/metrics', headers: AUTH });
       expect(response.statusCode).toBe(200);
       expect(response.headers['x-ratelimit-limit']).toBeUndefined();
     }
-    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const text = (await app.inject({ method: 'GET', url: '/metrics', headers: AUTH })).body;
     expect(sample(text, 'http_request_duration_seconds_count', { route: '/healthz', method: 'GET' })).toBe(1);
     expect(sample(text, 'http_request_duration_seconds_count', { route: '/metrics' })).toBe(3);
     await app.close();

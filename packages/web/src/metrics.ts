@@ -1,12 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { safeEqual } from '@panorama/domain';
 
 export interface MetricsOptions {
   /** Where the app's metrics are kept; a registry of its own by default, so several apps share a process. */
   registry?: Registry;
   /** Also serve the process metrics (CPU, memory, event loop lag, GC); default true. */
   processMetrics?: boolean;
+  /**
+   * Bearer token a scraper must send. Without one, `/metrics` is not served at all: request counts over
+   * time would tell an outsider when raters submitted, which the batched completions exist to hide.
+   */
+  token?: string | undefined;
 }
 
 let processRegistry: Registry | undefined;
@@ -29,7 +35,8 @@ export const UNMATCHED_ROUTE = 'unmatched';
  * Prometheus metrics for a web service: `http_request_duration_seconds` by route pattern, method and status,
  * served as text at `GET /metrics`. Labels come from the matched route's pattern (`/s/:token/:step`), never
  * from the URL, so no link token reaches a metric and the series stay few. Not rate-limited: limits apply only
- * to routes that ask for one. Keep `/metrics` off the public load balancer (docs/scaling.md).
+ * to routes that ask for one. Served only to a scraper with the bearer token (METRICS_TOKEN); keep it off the
+ * public load balancer anyway (docs/scaling.md).
  */
 export const metrics = fp(
   async (app: FastifyInstance, options: MetricsOptions) => {
@@ -55,7 +62,16 @@ export const metrics = fp(
       );
     });
 
-    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+    const token = options.token;
+    if (!token) return;
+    app.get('/metrics', { logLevel: 'warn' }, async (request, reply) => {
+      const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+      if (!safeEqual(given, token)) {
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({ error: 'metrics need a bearer token' });
+      }
       reply.header('content-type', registry.contentType).header('cache-control', 'no-store');
       return (await Promise.all(registries.map((r) => r.metrics()))).join('\n');
     });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import type { DestinationStream } from 'pino';
 import { outboxRepository, type Db } from '@panorama/db';
 import type { SecretKeys } from '@panorama/domain';
 import type { Producer } from '@panorama/jobs';
@@ -13,6 +14,7 @@ import { signInRoutes } from './routes/sign-in.ts';
 import { apiRoutes } from './routes/api.ts';
 import { hrRoutes } from './routes/hr.ts';
 import { createInstrumentReader, reportRoutes } from './routes/reports.ts';
+import { refuseUnreadableFields } from './input-guard.ts';
 
 export interface ReportAppDeps {
   db: Db;
@@ -22,6 +24,8 @@ export interface ReportAppDeps {
   producer?: Pick<Producer, 'add'>;
   /** The Redis set of used invitations (flushed before reminders). */
   completions?: { members(): Promise<string[]>; remove(ids: string[]): Promise<void> };
+  /** Where request logs go instead of stdout; tests pass an in-memory stream to read them. */
+  logStream?: DestinationStream;
   /** Where instrument folders live (default: the repository's surveys/). */
   instrumentsDir?: string;
   config: {
@@ -30,6 +34,7 @@ export interface ReportAppDeps {
     REPORT_PUBLIC_URL: string;
     SURVEY_PUBLIC_URL: string;
     TRUST_PROXY: boolean;
+    METRICS_TOKEN?: string | undefined;
     SESSION_TTL_HOURS: number;
   };
 }
@@ -43,6 +48,8 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
     cookieSecret: deps.config.APP_SECRET,
     secure,
     trustProxy: deps.config.TRUST_PROXY,
+    metricsToken: deps.config.METRICS_TOKEN,
+    logStream: deps.logStream,
     redis: deps.redis,
     bodyLimit: 2 * 1024 * 1024,
     readiness: async () => {
@@ -50,6 +57,9 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
       if (deps.redis) await deps.redis.ping();
     },
   });
+
+  // Before any route: a NUL character or a repeated field is a 400 here, not a 500 in a handler.
+  refuseUnreadableFields(app);
 
   const pushJobs = () =>
     outboxRepository.tryDrainJobs(deps.db, deps.producer?.add, (error) =>

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { pino, type DestinationStream, type LoggerOptions } from 'pino';
+import type { DestinationStream } from 'pino';
 import type { Db } from '@panorama/db';
 import type { SecretKeys } from '@panorama/domain';
 import type { CompletionSet, Producer } from '@panorama/jobs';
-import { createWebApp, loggerOptions } from '@panorama/web';
+import { createWebApp } from '@panorama/web';
 import { loadLocale } from './locale.ts';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limits.ts';
 import { surveyRoutes } from './routes/survey-routes.ts';
@@ -30,6 +30,7 @@ export interface SurveyAppDeps {
     APP_SECRET: string;
     SURVEY_PUBLIC_URL: string;
     TRUST_PROXY: boolean;
+    METRICS_TOKEN?: string | undefined;
   };
   /** Where request logs go instead of stdout; tests pass an in-memory stream to read them. */
   logStream?: DestinationStream;
@@ -44,25 +45,16 @@ export async function buildSurveyApp(deps: SurveyAppDeps): Promise<FastifyInstan
     cookieSecret: deps.config.APP_SECRET,
     secure: deps.config.SURVEY_PUBLIC_URL.startsWith('https:'),
     trustProxy: deps.config.TRUST_PROXY,
+    metricsToken: deps.config.METRICS_TOKEN,
     redis: deps.redis,
     referrerPolicy: 'no-referrer',
+    logStream: deps.logStream,
     bodyLimit: FORM_BODY_LIMIT,
     readiness: async () => {
       await deps.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
       if (deps.redis) await deps.redis.ping();
     },
   });
-
-  if (deps.logStream) {
-    // Request logs come from per-request child loggers; these are made from a logger with the same
-    // options (and redacting serializers) as the app's, writing to the given stream.
-    const options = loggerOptions(deps.config.LOG_LEVEL);
-    const logger = pino(
-      typeof options === 'object' ? (options as LoggerOptions) : { level: 'silent' },
-      deps.logStream,
-    );
-    app.setChildLoggerFactory((_parent, bindings, childOptions) => logger.child(bindings, childOptions));
-  }
 
   const service = createSurveyService({
     db: deps.db,

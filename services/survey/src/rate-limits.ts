@@ -85,11 +85,37 @@ export class TooManyRequestsError extends Error {
 }
 
 /**
+ * Counts in Redis, and in this process while Redis cannot be reached. Without the fallback every rater
+ * request failed with a 500 during a Redis outage (the fault tests in test/faults found it), although the
+ * submission itself needs only Postgres. The per-IP limits make the same choice (`skipOnError`); counting
+ * locally rather than skipping still stops one client hammering one link through this instance.
+ */
+function failOpenCounter(redis: Redis, onStoreError: (error: unknown) => void): Counter {
+  const shared = redisCounter(redis);
+  const local = memoryCounter();
+  let degraded = false;
+  return {
+    async hit(key, windowMs) {
+      try {
+        const result = await shared.hit(key, windowMs);
+        degraded = false;
+        return result;
+      } catch (error) {
+        // Reported once per outage, not once per request.
+        if (!degraded) onStoreError(error);
+        degraded = true;
+        return local.hit(key, windowMs);
+      }
+    },
+  };
+}
+
+/**
  * A per-link limit, as an onRequest hook. @fastify/rate-limit runs at most one rule per request, and the
  * per-IP rule is that one, so the per-link rule is counted here, in the same Redis.
  */
-export function linkLimiter(redis: Redis | undefined) {
-  const counter = redis ? redisCounter(redis) : memoryCounter();
+export function linkLimiter(redis: Redis | undefined, onStoreError: (error: unknown) => void = () => {}) {
+  const counter = redis ? failOpenCounter(redis, onStoreError) : memoryCounter();
   return (max: number, windowMs: number, name: string) =>
     async function limitPerLink(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       const token = (request.params as { token?: string }).token ?? '';

@@ -9,6 +9,7 @@ import {
 } from '@panorama/domain';
 import type { Database, Relationship } from '../schema.ts';
 import { outboxRepository } from './outboxes.ts';
+import { profileSourceRepository } from './profile-sources.ts';
 import type { JobToEnqueue } from './responses.ts';
 
 type Db = Kysely<Database>;
@@ -49,6 +50,9 @@ async function locked<T>(db: Db, key: string, fn: (trx: Db) => Promise<T>): Prom
  * lock per subject or programme, so repeated or concurrent computations of the same inputs leave one row.
  */
 export const resultRepository = {
+  /** Profile sources, latest digests and version inserts for many subjects at once (profile-sources.ts). */
+  ...profileSourceRepository,
+
   /**
    * Runs `fn` in a transaction that holds the lock for one subject's profile. Read the sources inside it:
    * a worker that takes the lock later then sees at least the responses the earlier one saw, so versions

@@ -178,3 +178,22 @@ describe('loading from disk', () => {
     expect(error.message).toBe(`${path}: version: must be at least 1, got 0`);
   });
 });
+
+describe('YAML aliases', () => {
+  it('reports an alias without its anchor as an instrument problem, not a crash', () => {
+    expect(() => parseInstrument('id: *missing\n', 'surveys/x/instrument.yaml')).toThrow(InstrumentError);
+    expect(() => parseInstrument('id: *missing\n', 'surveys/x/instrument.yaml')).toThrow(
+      /surveys\/x\/instrument\.yaml: .*could not be read/,
+    );
+  });
+
+  it('refuses an alias bomb', () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]',
+    ].join('\n');
+    expect(() => parseInstrument(bomb, 'bomb.yaml')).toThrow(InstrumentError);
+  });
+});

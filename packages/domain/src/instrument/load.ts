@@ -43,8 +43,22 @@ function readYaml(source: string, file: string): Document {
       }),
     );
   }
+  let data: unknown;
+  try {
+    // Aliases are resolved here: an alias without its anchor, or one that expands past yaml's limit (an
+    // "alias bomb"), throws rather than failing validation.
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new InstrumentError([
+      problemAt(
+        file,
+        undefined,
+        `the YAML could not be read: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    ]);
+  }
   return {
-    data: doc.toJS(),
+    data,
     locate(path) {
       // A missing key has no node of its own, so point at the nearest ancestor that exists.
       for (let depth = path.length; depth >= 0; depth -= 1) {

@@ -7,7 +7,7 @@ import {
   type Database,
 } from '@panorama/db';
 import { ConflictError, NotFoundError, newToken, tokenMac, type SecretKeys } from '@panorama/domain';
-import { planJob } from '@panorama/jobs';
+import { MIN_COMPLETION_BATCH, planJob } from '@panorama/jobs';
 import { queueMail } from '../mail-queue.ts';
 
 export interface LifecycleDeps {
@@ -16,6 +16,8 @@ export interface LifecycleDeps {
   surveyBaseUrl: string;
   /** The Redis set where used invitations wait; flushed before reminders so responders are not reminded. */
   completions?: { members(): Promise<string[]>; remove(ids: string[]): Promise<void> } | undefined;
+  /** Smallest batch of completions to mark at once (default MIN_COMPLETION_BATCH). */
+  minCompletionBatch?: number;
 }
 
 async function cycleContext(db: Kysely<Database>, cycleId: string) {
@@ -49,9 +51,12 @@ async function mailLinks(
   cycleId: string,
   statuses: ('pending' | 'sent')[],
   template: 'invitation' | 'reminder',
+  skip: ReadonlySet<string> = new Set(),
 ): Promise<{ emails: number; invitations: number }> {
   const context = await cycleContext(trx, cycleId);
-  const invitations = await rosterRepository.invitationsOfCycle(trx, cycleId, statuses);
+  const invitations = (await rosterRepository.invitationsOfCycle(trx, cycleId, statuses)).filter(
+    (i) => !skip.has(i.id),
+  );
   const byRater = new Map<string, typeof invitations>();
   for (const invitation of invitations) {
     byRater.set(invitation.rater_email, [...(byRater.get(invitation.rater_email) ?? []), invitation]);
@@ -110,17 +115,27 @@ export async function openCycle(deps: LifecycleDeps, cycleId: string) {
 
 /** Invites raters added after opening (status pending) and reminds those who have not responded. */
 export async function sendReminders(deps: LifecycleDeps, cycleId: string) {
-  // Used links are moved to "completed" by a batch; flush it first (committed on its own, before the
-  // set is emptied) so that responders are not reminded.
+  // Used links are moved to "completed" by a batch; flush it first (committed on its own, before the set is
+  // emptied) so that responders are not reminded. Only a batch of the usual minimum size is flushed, so a
+  // reminder cannot be used to single out one rater's completion; whoever is still waiting in the set is
+  // left out of the reminder instead.
   await responseRepository.flushCompletions(deps.db);
-  if (deps.completions) await responseRepository.flushCompletionSet(deps.db, deps.completions, 0);
+  let waiting = new Set<string>();
+  if (deps.completions) {
+    await responseRepository.flushCompletionSet(
+      deps.db,
+      deps.completions,
+      deps.minCompletionBatch ?? MIN_COMPLETION_BATCH,
+    );
+    waiting = new Set(await deps.completions.members());
+  }
   return deps.db.transaction().execute(async (trx) => {
     const cycle = await programmeRepository.findCycle(trx, cycleId);
     if (!cycle) throw new NotFoundError('cycle not found');
     if (cycle.status !== 'open')
       throw new ConflictError(`reminders go out only while a cycle is open; this one is ${cycle.status}`);
-    const fresh = await mailLinks(deps, trx, cycleId, ['pending'], 'invitation');
-    const reminded = await mailLinks(deps, trx, cycleId, ['sent'], 'reminder');
+    const fresh = await mailLinks(deps, trx, cycleId, ['pending'], 'invitation', waiting);
+    const reminded = await mailLinks(deps, trx, cycleId, ['sent'], 'reminder', waiting);
     return { invited: fresh, reminded };
   });
 }

@@ -18,6 +18,9 @@ import {
 import { queueMail } from '../mail-queue.ts';
 import { invitePending } from './cycle-lifecycle.ts';
 
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uFFFD]/;
+
 export type NominatedGroup = Exclude<Relationship, 'self'>;
 export const NOMINATED_GROUPS: readonly NominatedGroup[] = ['manager', 'peer', 'direct_report', 'other'];
 export type Minimums = Record<NominatedGroup, number>;
@@ -173,6 +176,12 @@ export async function nominate(
   for (const row of filled) {
     const at = `person ${row.index + 1}`;
     if (!row.name) problems.push({ path: at, message: 'needs a name' });
+    // As in the roster import: names are shown to staff, so no control characters or bidi overrides.
+    else if (row.name.length > 200 || UNSAFE_TEXT.test(row.name))
+      problems.push({
+        path: at,
+        message: 'needs a name of at most 200 characters, without control characters',
+      });
     if (!EMAIL.test(row.email))
       problems.push({ path: at, message: `'${row.email}' is not an email address` });
     if (!(NOMINATED_GROUPS as readonly string[]).includes(row.relationship))

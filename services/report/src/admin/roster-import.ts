@@ -27,6 +27,13 @@ export interface RosterRow {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const MAX_ROSTER_ROWS = 20_000;
+const MAX_NAME = 200;
+const MAX_EMAIL = 254;
+// Control characters (a NUL cannot even be stored: it was a 500), bidi overrides that make a name read
+// differently from what is stored, and U+FFFD from a file that is not UTF-8. Found by
+// test/security/fuzz-report.test.ts.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uFFFD]/;
 
 /**
  * Parses and validates a roster CSV. Every problem is reported with its row number (the header is row 1,
@@ -83,6 +90,12 @@ export function parseRosterCsv(text: string): RosterRow[] {
       fail(`coach_email '${at('coach_email')}' is not an email address`);
     if (!EMAIL.test(raterEmail)) fail(`rater_email '${at('rater_email')}' is not an email address`);
     if (!at('rater_name').trim()) fail('rater_name is empty');
+    for (const column of ROSTER_COLUMNS) {
+      const value = at(column);
+      const max = column.endsWith('_email') ? MAX_EMAIL : MAX_NAME;
+      if (UNSAFE_TEXT.test(value)) fail(`${column} contains control characters or text that is not UTF-8`);
+      else if (value.length > max) fail(`${column} is longer than ${max} characters`);
+    }
     if (!(RELATIONSHIPS as readonly string[]).includes(relationship)) {
       fail(`relationship '${relationship}' is not one of ${RELATIONSHIPS.join(', ')}`);
     } else if (relationship === 'self' && raterEmail !== leaderEmail) {

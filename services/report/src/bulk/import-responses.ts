@@ -9,6 +9,7 @@ import {
   type Relationship,
 } from '@panorama/db';
 import {
+  checkCommentText,
   ConflictError,
   InstrumentSchema,
   NotFoundError,
@@ -211,10 +212,15 @@ export async function importResponses(
       const before = problems.length;
       const questionId = row.cell('question_id');
       const maxLength = questions.get(questionId);
-      const text = row.cell('text');
+      let text = row.cell('text');
       if (maxLength === undefined) fail(`question_id '${questionId}' is not a question of ${instrumentName}`);
-      else if (text.length > maxLength)
-        fail(`text is ${text.length} characters long; the limit is ${maxLength}`);
+      else {
+        // The same rule as the rater form (control characters, bidi overrides, invalid UTF-8, length in
+        // characters): imported comments used to be stored unchecked (test/security/fuzz-report.test.ts).
+        const checked = checkCommentText(text, maxLength);
+        if ('problem' in checked) fail(`text ${checked.problem}`);
+        else text = checked.text;
+      }
       if (!text) fail('text is empty');
       const response = responseFor(row, 'comments row', fail);
       if (!response || problems.length > before) continue;

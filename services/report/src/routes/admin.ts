@@ -21,6 +21,19 @@ export interface AdminDeps {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/**
+ * A day that exists: `2030-13-01` matches DATE but is an Invalid Date, which reached SQL as a 500, and
+ * `2030-02-31` would silently become 3 March (both found by test/security/fuzz-report.test.ts).
+ */
+const isDay = (value: string) => {
+  if (!DATE.test(value)) return false;
+  const day = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(day.getTime()) && day.toISOString().slice(0, 10) === value;
+};
+const MAX_NAME = 200;
+// Control characters and bidi overrides make a name display differently from what is stored.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uFFFD]/;
 
 type Fields = Record<string, unknown>;
 const text = (body: unknown, name: string) => {
@@ -80,9 +93,14 @@ export function adminRoutes(deps: AdminDeps) {
       const followUp = text(request.body, 'follow_up_closes');
       const problems: { path: string; message: string }[] = [];
       if (!name) problems.push({ path: 'name', message: 'Give the programme a name.' });
-      if (!DATE.test(baseline))
+      else if (name.length > MAX_NAME || UNSAFE_TEXT.test(name))
+        problems.push({
+          path: 'name',
+          message: `Use at most ${MAX_NAME} characters, without control characters.`,
+        });
+      if (!isDay(baseline))
         problems.push({ path: 'baseline_closes', message: 'Choose the baseline deadline.' });
-      if (followUp && !DATE.test(followUp))
+      if (followUp && !isDay(followUp))
         problems.push({ path: 'follow_up_closes', message: 'Use a date like 2027-06-30.' });
       if (problems.length > 0) throw new ValidationError('The programme could not be created.', problems);
       const result = await createProgrammeWithCycles(deps.db, {

@@ -49,7 +49,9 @@ function pageFor(error: FastifyError): { status: number; page: MessagePage } | u
  */
 export async function surveyRoutes(app: FastifyInstance, options: SurveyRoutesOptions): Promise<void> {
   const { service, locale, limits } = options;
-  const limitPerLink = linkLimiter(options.redis);
+  const limitPerLink = linkLimiter(options.redis, (error) =>
+    app.log.warn({ err: error }, 'rate-limit store unreachable; counting per-link limits in this process'),
+  );
 
   // Only form posts are accepted here; JSON and the rest get 415.
   app.removeAllContentTypeParsers();

@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { resultRepository, responseRepository, type Db } from '@panorama/db';
-import { buildProfile, RELATIONSHIPS, type GroupCounts } from '@panorama/domain';
+import { resultRepository, type Db } from '@panorama/db';
 import { planJob, type JobHandlers, type Producer } from '@panorama/jobs';
 import type { Logger } from 'pino';
-import { digestOf, SCORING_REVISION } from './digest.ts';
 import { anonymityRulesFor, type InstrumentCache } from './instruments.ts';
 import { pushJobOutboxSoon } from './outbox.ts';
+import { computeProfile, profileSourceDigest } from './profile-versions.ts';
 
 export interface AggregateSubjectDeps {
   db: Db;
@@ -35,23 +34,20 @@ export function createAggregateSubject(deps: AggregateSubjectDeps): JobHandlers[
     const instrument = await deps.instruments.get(subject.instrument_id, subject.instrument_version);
     const rules = anonymityRulesFor(instrument, deps.anonymityK);
 
-    const outcome = await resultRepository.withProfileLock(db, subjectId, async (trx) => {
-      const source = await resultRepository.profileSourceDigest(trx, subjectId);
-      const sourceDigest = digestOf({
-        responses: source.digest,
-        instrument: `${subject.instrument_id}@${subject.instrument_version}`,
+    const created = await resultRepository.withProfileLock(db, subjectId, async (trx) => {
+      // Responses and their digest in one query, and the latest version: two round trips under the lock.
+      const [[sources], latest] = await Promise.all([
+        resultRepository.sourcesOf(trx, [subjectId]),
+        resultRepository.latestProfileDigest(trx, subjectId),
+      ]);
+      const sourceDigest = profileSourceDigest(
+        sources!.digest,
+        { id: subject.instrument_id, version: subject.instrument_version },
         rules,
-        revision: SCORING_REVISION,
-      });
-      const latest = await resultRepository.latestProfileDigest(trx, subjectId);
-      if (latest?.source_digest === sourceDigest) return { version: latest.version, created: false };
+      );
+      if (latest?.source_digest === sourceDigest) return false;
 
-      const responses = await responseRepository.forSubject(trx, subjectId);
-      const profile = buildProfile({ instrument, responses, rules, seed: subjectId });
-      const groupCounts: GroupCounts = {};
-      for (const relationship of RELATIONSHIPS) {
-        groupCounts[relationship] = profile.participation[relationship].responses;
-      }
+      const { data, groupCounts } = computeProfile(sources!, instrument, rules);
       const followUps = new Set(
         (await resultRepository.changePairs(trx, subjectId)).map((p) => p.follow_up_subject_id),
       );
@@ -60,8 +56,14 @@ export function createAggregateSubject(deps: AggregateSubjectDeps): JobHandlers[
         planJob('rollup-cohort', { programmeId: subject.programme_id }),
       ];
       if (deps.testDelayMs) await sleep(deps.testDelayMs);
-      return resultRepository.saveProfile(trx, { subjectId, sourceDigest, groupCounts, data: profile, jobs });
+      // The lock is held and the latest version was read under it: append the next one directly.
+      await resultRepository.insertVersions(
+        trx,
+        [{ subjectId, version: (latest?.version ?? 0) + 1, sourceDigest, groupCounts, data }],
+        jobs,
+      );
+      return true;
     });
-    if (outcome.created) await pushJobOutboxSoon(db, deps.producer, deps.logger);
+    if (created) await pushJobOutboxSoon(db, deps.producer, deps.logger);
   };
 }

@@ -1,11 +1,5 @@
 import { responseRepository, type Db } from '@panorama/db';
-import type { CompletionSet, JobHandlers } from '@panorama/jobs';
-
-/**
- * Used invitations are marked completed only in batches of at least this many, so a batch cannot single out
- * the one rater whose response arrived in between.
- */
-export const MIN_COMPLETION_BATCH = 5;
+import { MIN_COMPLETION_BATCH, type CompletionSet, type JobHandlers } from '@panorama/jobs';
 
 export function createFlushCompletions(deps: {
   db: Db;

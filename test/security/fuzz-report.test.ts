@@ -1,0 +1,484 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InstrumentError, parseInstrument, ValidationError, type Instrument } from '@panorama/domain';
+import {
+  COMMENT_COLUMNS,
+  importResponses,
+  importRoster,
+  parseRosterCsv,
+  RESPONSE_COLUMNS,
+  ROSTER_COLUMNS,
+} from '@panorama/report';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
+import { createProgramme, rosterCsv } from '../support/scenario.ts';
+import { sessionFor } from '../support/report-pages-seed.ts';
+import { bodyKinds, encodeBody, fieldKeys, hostileText, type FuzzBody } from './fuzz-arbitraries.ts';
+import {
+  assertNoPrototypePollution,
+  contentDigest,
+  cookieHeader,
+  csrfOf,
+  freshIp,
+  keepCookies,
+  recordTotals,
+  reportApp,
+  routesOf,
+  rowCounts,
+} from './support.ts';
+
+let t: TestDatabase;
+let app: FastifyInstance;
+let scenario: Awaited<ReturnType<typeof createProgramme>>;
+let subjectId = '';
+const jar = new Map<string, string>();
+let csrf = '';
+const totals: Record<string, number> = {};
+const count = (name: string, by = 1) => (totals[name] = (totals[name] ?? 0) + by);
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  scenario = await createProgramme(t.db, { followUp: true });
+  await importRoster(t.db, {
+    cycleId: scenario.followUp!.id,
+    rows: parseRosterCsv(rosterCsv(['dana', 'eli', 'fay', 'gus'])),
+  });
+  subjectId = (await t.db.selectFrom('subjects').select('id').executeTakeFirstOrThrow()).id;
+  app = await reportApp(t.db);
+  jar.set('panorama_session', await sessionFor(t.db, scenario.hr.email));
+  const page = await app.inject({ method: 'GET', url: '/admin', headers: { cookie: cookieHeader(jar) } });
+  keepCookies(jar, page);
+  csrf = csrfOf(page.body)!;
+  expect(csrf).toBeTruthy();
+}, 120_000);
+afterAll(async () => {
+  recordTotals('fuzz-report', totals);
+  await app?.close();
+  await t?.drop();
+});
+
+/** A route's URL with each `:param` replaced by a fuzzed value (a real id some of the time). */
+function fillParams(url: string, values: string[]): string {
+  let i = 0;
+  return url.replace(/:[A-Za-z]+/g, () => values[i++] ?? 'x');
+}
+
+const paramValue = () =>
+  fc.oneof(
+    { weight: 2, arbitrary: fc.constantFrom('ID:cycle', 'ID:subject', 'ID:programme', 'ID:random') },
+    { weight: 3, arbitrary: hostileText().map((s) => encodeURIComponent(s.replace(/[\uD800-\uDFFF]/g, ''))) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        '%00',
+        '%FF',
+        "1'%20or%201=1",
+        '00000000-0000-0000-0000-000000000000',
+        'A'.repeat(43),
+        'x'.repeat(5000),
+        '..%2F..%2Fetc%2Fpasswd',
+      ),
+    },
+  );
+
+function resolveIds(value: string): string {
+  switch (value) {
+    case 'ID:cycle':
+      return scenario.baseline.id;
+    case 'ID:subject':
+      return subjectId;
+    case 'ID:programme':
+      return scenario.programme.id;
+    case 'ID:random':
+      return randomUUID();
+    default:
+      return value;
+  }
+}
+
+const hostileEmail = fc.oneof(
+  hostileText().map((s) => `${s}@acme.test`),
+  fc.constantFrom(
+    'hr@acme.test\u0000',
+    'a\u0000b@acme.test',
+    'hr@acme.test%00',
+    '\u202Ehr@acme.test',
+    'HR@ACME.TEST',
+  ),
+  fc.emailAddress(),
+);
+const hostileDate = fc.constantFrom(
+  '2030-01-01',
+  '2030-13-01',
+  '2030-02-31',
+  '0000-01-01',
+  '9999-12-31',
+  '2030-1-1',
+  '',
+);
+const hostileNumber = fc.oneof(
+  fc.constantFrom('3', '0', '-1', '1e3', '3.5', 'NaN', 'Infinity', '', '99999999999999999999'),
+  hostileText(),
+);
+
+/** Bodies close to what each form sends, so that the handlers' own validation is fuzzed, not only the parsers. */
+function nearValidBody(url: string): fc.Arbitrary<FuzzBody> {
+  const form = (fields: fc.Arbitrary<Record<string, string>>) =>
+    fields.map((f) => ({ kind: 'form' as const, pairs: Object.entries(f) }));
+  if (url === '/sign-in') return form(fc.record({ email: hostileEmail }));
+  if (url === '/admin/programmes')
+    return form(
+      fc.record({ name: hostileText(), baseline_closes: hostileDate, follow_up_closes: hostileDate }),
+    );
+  if (url.endsWith('/nominations'))
+    return form(
+      fc.record({
+        min_manager: hostileNumber,
+        min_peer: hostileNumber,
+        min_direct_report: hostileNumber,
+        min_other: hostileNumber,
+      }),
+    );
+  if (url.startsWith('/nominate/') || url.startsWith('/nominations/'))
+    return form(
+      fc.record({
+        action: fc.constantFrom('submit', 'withdraw', 'approve', 'add', ''),
+        invitation: fc.oneof(fc.uuid(), hostileText()),
+        name_0: hostileText(),
+        email_0: hostileEmail,
+        relationship_0: fc.constantFrom('peer', 'manager', 'self', '__proto__', 'boss'),
+      }),
+    );
+  return form(fc.record({ action: hostileText() }));
+}
+
+describe('fuzzing every route of the report service', () => {
+  it('answers malformed parameters, queries and bodies with a 4xx (never a 5xx) and stores nothing then', async () => {
+    const routes = routesOf(app).filter((r) => r.method !== 'HEAD' && !r.url.startsWith('/assets/'));
+    expect(routes.length).toBeGreaterThan(20);
+    const keys = fieldKeys(
+      [],
+      ['name', 'baseline_closes', 'follow_up_closes', 'email', 'min_peer', 'action', 'invitation'],
+    );
+    for (const route of routes) {
+      const property = fc.asyncProperty(
+        fc.array(paramValue(), { minLength: 3, maxLength: 3 }),
+        fc.option(fc.string({ maxLength: 60 }), { nil: undefined }),
+        fc.oneof(bodyKinds(keys, 3 * 1024 * 1024), nearValidBody(route.url)),
+        fc.boolean(),
+        async (params, query, body, withCsrf) => {
+          count('routes:cases');
+          const url =
+            fillParams(route.url, params.map(resolveIds)) +
+            (query === undefined ? '' : `?${encodeURIComponent(query)}`);
+          const cookies = new Map(jar);
+          // Signing out ends the session it is sent with: give it one of its own.
+          if (route.url === '/sign-out')
+            cookies.set('panorama_session', await sessionFor(t.db, scenario.hr.email));
+          const before = await contentDigest(t.db);
+          const encoded =
+            route.method === 'GET'
+              ? { payload: undefined, headers: {} }
+              : encodeBody(body, withCsrf ? csrf : null);
+          let response: LightMyRequestResponse;
+          try {
+            response = await app.inject({
+              method: route.method as 'GET',
+              url,
+              remoteAddress: freshIp(),
+              payload: encoded.payload,
+              headers: { ...encoded.headers, cookie: cookieHeader(cookies), accept: 'text/html' },
+            });
+          } catch (error) {
+            if (/Invalid URL/i.test(String(error))) return;
+            throw error;
+          }
+          assertNoPrototypePollution();
+          expect(
+            response.statusCode,
+            `${route.method} ${url} ${JSON.stringify(body).slice(0, 300)}`,
+          ).toBeLessThan(500);
+          if (route.method === 'POST' && body.kind === 'oversized') expect(response.statusCode).toBe(413);
+          if (route.method === 'POST' && !withCsrf) expect(response.statusCode).toBeGreaterThanOrEqual(400);
+          if (response.statusCode >= 400) {
+            count('routes:refused');
+            expect(await contentDigest(t.db), `${route.method} ${url}`).toBe(before);
+          }
+        },
+      );
+      await fc.assert(property, { numRuns: route.method === 'POST' ? 60 : 25, seed: 1122 });
+    }
+  });
+});
+
+// Control characters (other than tab and newlines), bidi overrides and U+FFFD: never in stored text.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_STORED = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uFFFD]/;
+
+/** Roster files: valid, broken and hostile headers and cells. */
+function rosterFiles() {
+  const header = fc.oneof(
+    { weight: 8, arbitrary: fc.constant([...ROSTER_COLUMNS]) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .shuffledSubarray([...ROSTER_COLUMNS, '__proto__', 'constructor', 'leader_email', 'notes', ''], {
+          minLength: 1,
+        })
+        .map((cols) => cols.map((c) => c)),
+    },
+  );
+  const email = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.constantFrom(
+        'dana@acme.test',
+        'eli@acme.test',
+        'peer1@acme.test',
+        'DANA@ACME.TEST',
+        'boss@acme.test',
+      ),
+    },
+    fc.emailAddress(),
+    hostileText(),
+    hostileText().map((s) => `${s}@acme.test`),
+  );
+  const name = fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom('Dana Lee', 'Eli', 'Peer') },
+    hostileText(),
+    fc.constantFrom('x'.repeat(10_000), 'nul\u0000name', '\u202Eevil', 'مرحبا\u200B', '=HYPERLINK("x")'),
+  );
+  const relationship = fc.oneof(
+    { weight: 8, arbitrary: fc.constantFrom('self', 'manager', 'peer', 'direct_report', 'other') },
+    fc.constantFrom('Peer', 'boss', '', '__proto__'),
+    hostileText(),
+  );
+  const row = fc.tuple(email, name, email, name, email, name, relationship);
+  const quote = (cell: string) => (/[",\r\n]/.test(cell) ? `"${cell.replaceAll('"', '""')}"` : cell);
+  return fc
+    .tuple(
+      header,
+      fc.array(row, { maxLength: 4 }),
+      fc.boolean(),
+      fc.constantFrom('\n', '\r\n'),
+      fc.nat(9).map((n) => n === 0),
+    )
+    .map(([cols, rows, bom, eol, breakQuotes]) => {
+      const lines = [cols.join(','), ...rows.map((r) => r.slice(0, cols.length).map(quote).join(','))];
+      let text = (bom ? '\uFEFF' : '') + lines.join(eol);
+      if (breakQuotes) text += `${eol}"unterminated,${eol}`;
+      return text;
+    });
+}
+
+describe('fuzzing the roster import', () => {
+  it('parses or refuses with a ValidationError; what it accepts imports cleanly', async () => {
+    const cycle = (await createProgramme(t.db)).baseline;
+    const property = fc.asyncProperty(rosterFiles(), async (csv) => {
+      count('roster:cases');
+      let rows: ReturnType<typeof parseRosterCsv>;
+      try {
+        rows = parseRosterCsv(csv);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ValidationError);
+        count('roster:refused');
+        assertNoPrototypePollution();
+        return;
+      }
+      count('roster:accepted');
+      const before = await rowCounts(t.db);
+      try {
+        await importRoster(t.db, { cycleId: cycle.id, rows });
+      } catch (error) {
+        // A refusal is fine only as a domain error, and then nothing is stored.
+        expect((error as Error).constructor.name).toMatch(/ValidationError|ConflictError/);
+        expect(await rowCounts(t.db)).toEqual(before);
+      }
+      assertNoPrototypePollution();
+    });
+    await fc.assert(property, { numRuns: 400, seed: 99 });
+  });
+
+  it('the multipart upload refuses hostile files with a 4xx, and stores nothing then', async () => {
+    const cycle = (await createProgramme(t.db)).baseline;
+    const property = fc.asyncProperty(rosterFiles(), fc.boolean(), async (csv, withCsrf) => {
+      count('roster-upload:cases');
+      const boundary = '----roster' + Math.random().toString(16).slice(2);
+      const payload =
+        (withCsrf ? `--${boundary}\r\nContent-Disposition: form-data; name="_csrf"\r\n\r\n${csrf}\r\n` : '') +
+        `--${boundary}\r\nContent-Disposition: form-data; name="roster"; filename="r.csv"\r\nContent-Type: text/csv\r\n\r\n${csv}\r\n--${boundary}--\r\n`;
+      const before = await contentDigest(t.db);
+      const response = await app.inject({
+        method: 'POST',
+        url: `/admin/cycles/${cycle.id}/roster`,
+        payload,
+        remoteAddress: freshIp(),
+        headers: {
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          cookie: cookieHeader(jar),
+          accept: 'text/html',
+        },
+      });
+      expect(response.statusCode).toBeLessThan(500);
+      if (!withCsrf) expect(response.statusCode).toBe(403);
+      if (response.statusCode >= 400) expect(await contentDigest(t.db)).toBe(before);
+      assertNoPrototypePollution();
+    });
+    await fc.assert(property, { numRuns: 150, seed: 5 });
+  });
+});
+
+describe('fuzzing the response import', () => {
+  it('imports a valid file or refuses with a ValidationError listing problems, storing nothing', async () => {
+    const { baseline, instrument } = await createProgramme(t.db);
+    await importRoster(t.db, { cycleId: baseline.id, rows: parseRosterCsv(rosterCsv(['hal'])) });
+    const items = instrument.competencies.flatMap((c) => c.items.map((i) => i.id));
+    // Mostly valid cells, so that whole files are sometimes accepted and the stored text can be checked.
+    const cell = (valid: fc.Arbitrary<string>) =>
+      fc.oneof({ weight: 30, arbitrary: valid }, { weight: 1, arbitrary: hostileText() });
+    const quote = (c: string) => (/[",\r\n]/.test(c) ? `"${c.replaceAll('"', '""')}"` : c);
+    const ratingRow = fc.tuple(
+      cell(fc.constantFrom('hal@acme.test', 'hal@acme.test', 'hal@acme.test', 'nobody@acme.test')),
+      cell(fc.constantFrom('peer', 'manager', 'other', 'self')),
+      cell(fc.constantFrom('k1', 'k2', 'k3', '__proto__', 'constructor')),
+      cell(
+        fc.oneof({ weight: 10, arbitrary: fc.constantFrom(...items) }, fc.constantFrom('nope', '__proto__')),
+      ),
+      cell(
+        fc.oneof(
+          { weight: 8, arbitrary: fc.constantFrom('1', '3', '5', 'NA') },
+          fc.constantFrom('0', '6', '2.5', ''),
+        ),
+      ),
+    );
+    const commentRow = fc.tuple(
+      cell(fc.constantFrom('hal@acme.test')),
+      cell(fc.constantFrom('peer', 'self')),
+      cell(fc.constantFrom('k1', 'k2')),
+      cell(fc.constantFrom(...instrument.questions.map((q) => q.id), 'nope')),
+      fc.oneof(
+        hostileText(),
+        fc.constant('x'.repeat(1024 * 1024)),
+        fc.constantFrom(
+          'Great\u200B work',
+          'مرحبا',
+          'ok \u202Eevil',
+          'nul\u0000byte',
+          'e\u0301',
+          '\uD800 lone',
+        ),
+      ),
+    );
+    const csv = (header: readonly string[], rows: string[][]) =>
+      [header.join(','), ...rows.map((r) => r.map(quote).join(','))].join('\n');
+    const property = fc.asyncProperty(
+      fc.array(ratingRow, { maxLength: 6 }),
+      fc.option(fc.array(commentRow, { maxLength: 4 }), { nil: undefined }),
+      fc.boolean(),
+      async (ratings, comments, brokenHeader) => {
+        count('responses-import:cases');
+        const before = await contentDigest(t.db);
+        try {
+          await importResponses(t.db, {
+            cycleId: baseline.id,
+            responsesCsv: csv(brokenHeader ? ['__proto__', ...RESPONSE_COLUMNS] : RESPONSE_COLUMNS, ratings),
+            commentsCsv: comments && csv(COMMENT_COLUMNS, comments),
+          });
+          count('responses-import:accepted');
+          // What was accepted is clean text: no control characters, bidi overrides or invalid UTF-8.
+          const stored = await t.db.selectFrom('response_comments').select('body').execute();
+          for (const { body } of stored) {
+            expect(body).not.toMatch(UNSAFE_STORED);
+            expect([...body].length).toBeLessThanOrEqual(2000);
+          }
+        } catch (error) {
+          expect(error, String(error)).toBeInstanceOf(ValidationError);
+          expect(await contentDigest(t.db)).toBe(before);
+          count('responses-import:refused');
+        }
+        assertNoPrototypePollution();
+      },
+    );
+    await fc.assert(property, { numRuns: 250, seed: 31 });
+  });
+});
+
+describe('fuzzing instrument definitions', () => {
+  const flagship = readFileSync(
+    path.resolve(import.meta.dirname, '../../surveys/leadership-360/instrument.yaml'),
+    'utf8',
+  );
+  const asJson = JSON.stringify(parseInstrument(flagship, 'instrument.yaml'));
+
+  /** Mutations of the real definition: a line dropped, duplicated or replaced, a value swapped for junk. */
+  const mutated = fc
+    .tuple(
+      fc.constantFrom('yaml', 'json'),
+      fc.array(
+        fc.tuple(
+          fc.nat(),
+          fc.constantFrom('drop', 'dup', 'replace', 'insert'),
+          fc.oneof(
+            hostileText(),
+            fc.constantFrom(
+              '__proto__: { polluted: yes }',
+              'constructor: { prototype: { polluted: yes } }',
+              '"__proto__": {"polluted": 1},',
+              '  - id: communication.lets_others_finish',
+              'id: [1, 2]',
+              'version: -1',
+              'min: 5',
+              '*anchor',
+              '&a [*a]',
+              '!!js/function "function(){}"',
+              '<<: *base',
+            ),
+          ),
+        ),
+        { minLength: 1, maxLength: 4 },
+      ),
+    )
+    .map(([format, edits]) => {
+      const lines = (format === 'yaml' ? flagship : JSON.stringify(JSON.parse(asJson), null, 1)).split('\n');
+      for (const [at, op, text] of edits) {
+        const i = at % lines.length;
+        if (op === 'drop') lines.splice(i, 1);
+        else if (op === 'dup') lines.splice(i, 0, lines[i]!);
+        else if (op === 'replace') lines[i] = text;
+        else lines.splice(i, 0, text);
+      }
+      return { source: lines.join('\n'), file: `instrument.${format}` };
+    });
+  const random = fc.record({
+    source: fc.oneof(fc.string({ maxLength: 500 }), fc.json(), hostileText()),
+    file: fc.constantFrom('instrument.yaml', 'instrument.json', 'instrument.yml', 'instrument.txt'),
+  });
+
+  it('parses to a frozen instrument or throws one InstrumentError listing every problem', () => {
+    fc.assert(
+      fc.property(fc.oneof(mutated, random), ({ source, file }) => {
+        count('instrument:cases');
+        let parsed: Instrument;
+        try {
+          parsed = parseInstrument(source, file);
+        } catch (error) {
+          expect(error, String(error)).toBeInstanceOf(InstrumentError);
+          expect((error as InstrumentError).problems.length).toBeGreaterThan(0);
+          count('instrument:refused');
+          assertNoPrototypePollution();
+          return;
+        }
+        count('instrument:accepted');
+        expect(Object.isFrozen(parsed)).toBe(true);
+        expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
+        const ids = parsed.competencies.flatMap((c) => [c.id, ...c.items.map((i) => i.id)]);
+        expect(new Set(ids).size).toBe(ids.length);
+        assertNoPrototypePollution();
+      }),
+      { numRuns: 1500, seed: 8 },
+    );
+  });
+});
