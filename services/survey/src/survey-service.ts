@@ -93,7 +93,12 @@ export function createSurveyService(deps: SurveyServiceDeps) {
   /** Resolves a token to its survey, or throws LinkUnusableError for every kind of unusable link. */
   async function open(token: string, now = new Date()): Promise<OpenedSurvey> {
     if (!TOKEN_PATTERN.test(token)) throw new LinkUnusableError();
-    const row = await rosterRepository.findByTokenHash(db, tokenMac(keys.invitation, token));
+    // The spent-token check runs for every well-formed token, found or not, so a used link costs the same
+    // queries as one that never existed.
+    const [row, spent] = await Promise.all([
+      rosterRepository.findByTokenHash(db, tokenMac(keys.invitation, token)),
+      responseRepository.isSpent(db, tokenMac(keys.spent, token)),
+    ]);
     if (
       !row ||
       row.expires_at.getTime() <= now.getTime() ||
@@ -101,7 +106,7 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       row.cycle_status !== 'open' ||
       !['pending', 'sent'].includes(row.status) ||
       row.completion_pending !== null ||
-      (await responseRepository.isSpent(db, tokenMac(keys.spent, token))) ||
+      spent ||
       (await completionPending(row.id))
     ) {
       throw new LinkUnusableError();
