@@ -39,6 +39,13 @@ export const jobCatalog = {
     key: (p: { subjectId: string }) => p.subjectId,
     options: retrying,
   },
+  'aggregate-cycle': {
+    queue: 'aggregate',
+    payload: z.strictObject({ cycleId: uuid }),
+    coalesceMs: 0,
+    key: (p: { cycleId: string }) => p.cycleId,
+    options: retrying,
+  },
   'compute-change': {
     queue: 'aggregate',
     payload: z.strictObject({ subjectId: uuid }),

@@ -167,10 +167,8 @@ export async function closeCycle(deps: Pick<LifecycleDeps, 'db'>, cycleId: strin
       )
       .execute();
     const subjects = await trx.selectFrom('subjects').select('id').where('cycle_id', '=', cycleId).execute();
-    await outboxRepository.queueJobs(
-      trx,
-      subjects.map((s) => planJob('aggregate-subject', { subjectId: s.id })),
-    );
+    // One job aggregates the whole cycle in chunks (faster than a job per leader, same profiles).
+    await outboxRepository.queueJobs(trx, [planJob('aggregate-cycle', { cycleId })]);
     return { subjects: subjects.length };
   });
 }

@@ -3,6 +3,7 @@ import type { SecretKeys } from '@panorama/domain';
 import type { CompletionSet, JobHandlers, Producer } from '@panorama/jobs';
 import type { Mailer } from '@panorama/mail';
 import type { Logger } from 'pino';
+import { createAggregateCycle } from './aggregate-cycle.ts';
 import { createAggregateSubject } from './aggregate-subject.ts';
 import { createComputeChange } from './compute-change.ts';
 import { createCycleStats } from './cycle-stats.ts';
@@ -31,7 +32,12 @@ export function createHandlers(deps: HandlerDeps) {
   const { db, producer, logger, anonymityK } = deps;
   const instruments = createInstrumentCache(db);
   const stats = createCycleStats({ db });
+  const aggregateCycle = createAggregateCycle({ db, instruments, anonymityK, producer, logger });
   return {
+    'aggregate-cycle': async (payload, context) => {
+      const outcome = await aggregateCycle(payload, context);
+      await context.log(`${outcome.created} of ${outcome.subjects} profiles updated`);
+    },
     'aggregate-subject': createAggregateSubject({
       db,
       instruments,

@@ -1,0 +1,101 @@
+/**
+ * Report render: a leader's report (the demo organisation, profiles and changes computed by the worker's
+ * handlers) served by the report service in its own process, under closed-loop load (autocannon, 10
+ * connections); against a page without data through the same stack (the sign-in page, signed out: same
+ * Fastify app, plugins, hooks and layout). Server time is measured inside the service (Fastify's elapsed time).
+ */
+import autocannon from 'autocannon';
+import { seedReports, sessionFor } from '../../support/report-pages-seed.ts';
+import type { BenchContext, ScenarioResult } from '../support/report.ts';
+import { quantile, round, startServer } from '../support/stats.ts';
+
+async function load(url: string, path: string, cookie: string, seconds: number) {
+  const result = await autocannon({
+    url: `${url}${path}`,
+    connections: 10,
+    pipelining: 1,
+    duration: seconds,
+    headers: { ...(cookie ? { cookie } : {}), accept: 'text/html' },
+  });
+  return { rps: round(result.requests.average), non2xx: result.non2xx + result.errors + result.timeouts };
+}
+
+export async function reportRender(context: BenchContext): Promise<ScenarioResult> {
+  const seconds = context.args.stepSeconds * 2;
+  const { db, url } = await context.infra.database('bench_report');
+  const seeded = await seedReports(db);
+  const leader = await db
+    .selectFrom('subjects')
+    .innerJoin('people', 'people.id', 'subjects.leader_id')
+    .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+    .select('subjects.id')
+    .where('people.email', '=', seeded.accounts.leader)
+    .where('cycles.kind', '=', 'follow_up')
+    .executeTakeFirstOrThrow();
+  // The coach sees the report whether or not it was released.
+  const cookie = `panorama_session=${await sessionFor(db, seeded.accounts.coach)}`;
+  const server = await startServer('report', {
+    DATABASE_URL: url,
+    REDIS_URL: context.infra.redis.url,
+    QUEUE_PREFIX: 'bench-report',
+  });
+  try {
+    const reportPath = `/reports/${leader.id}`;
+    const check = await fetch(`${server.url}${reportPath}`, { headers: { cookie, accept: 'text/html' } });
+    if (check.status !== 200) throw new Error(`the leader report answered ${check.status}`);
+    // Warm-up (not measured).
+    await load(server.url, reportPath, cookie, 2);
+    await load(server.url, '/sign-in', '', 2);
+    server.reset();
+    const report = await load(server.url, reportPath, cookie, seconds);
+    const page = await load(server.url, '/sign-in', '', seconds);
+    const stats = await server.stats();
+    const timesOf = (route: string) => stats.times[`GET ${route} 200`] ?? [];
+    const reportTimes = timesOf('/reports/:subjectId');
+    const pageTimes = timesOf('/sign-in');
+    const r99 = round(quantile(reportTimes, 0.99), 2);
+    const s99 = round(quantile(pageTimes, 0.99), 2);
+    const ratio = round(r99 / s99, 2);
+    return {
+      figures: [
+        {
+          scenario: 'report-render',
+          figure: 'leader report server time p50',
+          value: round(quantile(reportTimes, 0.5), 2),
+          unit: 'ms',
+          baseline: round(quantile(pageTimes, 0.5), 2),
+          baselineLabel: 'sign-in page',
+        },
+        {
+          scenario: 'report-render',
+          figure: 'leader report server time p99',
+          value: r99,
+          unit: 'ms',
+          baseline: s99,
+          baselineLabel: 'sign-in page',
+          ratio,
+          target: '<= 3',
+          met: ratio <= 3,
+        },
+        {
+          scenario: 'report-render',
+          figure: 'leader report throughput (10 connections)',
+          value: report.rps,
+          unit: 'req/s',
+          baseline: page.rps,
+          baselineLabel: 'sign-in page',
+          ratio: round(report.rps / page.rps, 3),
+        },
+      ],
+      details: {
+        seconds,
+        errors: { report: report.non2xx, page: page.non2xx },
+        samples: { report: reportTimes.length, page: pageTimes.length },
+        bytes: (await check.text()).length,
+        peakRss: { report: stats.peakRssBytes },
+      },
+    };
+  } finally {
+    await server.stop();
+  }
+}
