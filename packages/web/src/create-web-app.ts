@@ -49,7 +49,9 @@ export async function createWebApp(options: WebAppOptions): Promise<FastifyInsta
     logger: loggerOptions(options.logLevel),
     trustProxy: options.trustProxy ?? false,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
-    return503OnClosing: true,
+    // While closing, requests on open keep-alive connections still finish (Node answers them with
+    // Connection: close) instead of getting a bare 503.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // Never log a request id derived from a client header.
     requestIdHeader: false,

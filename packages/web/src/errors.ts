@@ -75,7 +75,10 @@ export const errorPages = fp(
       if (error.statusCode === 401 && !request.url.startsWith('/api/'))
         return reply.redirect('/sign-in', 303);
       const view = classify(error);
-      if (view.status >= 500) request.log.error({ err: error }, 'request failed');
+      // An outage (503) is expected and logged briefly; anything else on our side with its stack.
+      if (view.status === 503)
+        request.log.warn({ code: (error as { code?: string }).code }, 'dependency unavailable');
+      else if (view.status >= 500) request.log.error({ err: error }, 'request failed');
       else request.log.info({ status: view.status, code: error.code }, 'request refused');
       try {
         return await send(app, request, reply, view);
