@@ -3,7 +3,7 @@ import { resultRepository, sessionRepository, type Database } from '@panorama/db
 import { newToken, tokenMac } from '@panorama/domain';
 import { buildReportApp } from '@panorama/report';
 import { createHandlers, createWorkerLogger } from '@panorama/worker';
-import { seedDemo } from '../../infra/demo/seed.ts';
+import { DEMO_SLUG, seedDemo } from '../../infra/demo/seed.ts';
 import { keys, SURVEY_URL, TEST_SECRET } from './scenario.ts';
 
 /**
@@ -22,9 +22,13 @@ export async function seedReports(db: Kysely<Database>) {
     logger: createWorkerLogger('silent'),
   });
   const context = { jobId: 'test', attempt: 1, log: async () => {} };
+  // Only the demo programme's subjects: the database may hold other tests' programmes too.
   const subjects = await db
     .selectFrom('subjects')
     .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+    .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
+    .innerJoin('organisations', 'organisations.id', 'programmes.organisation_id')
+    .where('organisations.slug', '=', DEMO_SLUG)
     .select(['subjects.id', 'cycles.kind', 'cycles.programme_id'])
     .orderBy('cycles.kind')
     .orderBy('subjects.id')
