@@ -3,10 +3,9 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { personRepository } from '@panorama/db';
-import { newToken, tokenMac } from '@panorama/domain';
-import { buildReportApp } from '@panorama/report';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
-import { createProgramme, keys, linksFromOutbox, TEST_SECRET } from '../support/scenario.ts';
+import { createProgramme, linksFromOutbox } from '../support/scenario.ts';
+import { reportApp, signedInClient } from '../support/report-pages-seed.ts';
 import { webClient } from '../support/web-client.ts';
 
 let t: TestDatabase;
@@ -15,20 +14,7 @@ let scenario: Awaited<ReturnType<typeof createProgramme>>;
 let other: Awaited<ReturnType<typeof createProgramme>>;
 
 /** A browser signed in as `personId` (session created as the sign-in flow does). */
-async function signedInAs(personId: string) {
-  const browser = webClient(app);
-  const sessionId = newToken();
-  await t.db
-    .insertInto('sessions')
-    .values({
-      id_hash: tokenMac(keys.session, sessionId),
-      person_id: personId,
-      expires_at: new Date(Date.now() + 3_600_000),
-    })
-    .execute();
-  browser.cookies.set('panorama_session', sessionId);
-  return browser;
-}
+const signedInAs = (personId: string) => signedInClient(app, t.db, personId);
 
 async function multipartPost(browser: ReturnType<typeof webClient>, url: string, csv: string) {
   const boundary = '----panorama' + Math.random().toString(16).slice(2);
@@ -52,18 +38,7 @@ beforeAll(async () => {
   t = await createTestDatabase();
   scenario = await createProgramme(t.db, { slug: 'acme' });
   other = await createProgramme(t.db, { slug: 'globex' });
-  app = await buildReportApp({
-    db: t.db,
-    keys,
-    config: {
-      LOG_LEVEL: 'silent',
-      APP_SECRET: TEST_SECRET,
-      REPORT_PUBLIC_URL: 'http://report.test',
-      SURVEY_PUBLIC_URL: 'http://survey.test',
-      TRUST_PROXY: false,
-      SESSION_TTL_HOURS: 1,
-    },
-  });
+  app = await reportApp(t.db);
 });
 afterAll(async () => {
   await app.close();

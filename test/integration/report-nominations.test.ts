@@ -1,29 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { personRepository, rosterRepository } from '@panorama/db';
-import { newToken, openOutbox, tokenMac } from '@panorama/domain';
-import { buildReportApp, importRoster, openCycle, parseRosterCsv } from '@panorama/report';
+import { newToken, openOutbox } from '@panorama/domain';
+import { importRoster, openCycle, parseRosterCsv } from '@panorama/report';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
-import { createProgramme, keys, SURVEY_URL, TEST_SECRET } from '../support/scenario.ts';
+import { createProgramme, keys, SURVEY_URL } from '../support/scenario.ts';
+import { reportApp, signedInClient } from '../support/report-pages-seed.ts';
 import { webClient } from '../support/web-client.ts';
 
 let t: TestDatabase;
 let app: FastifyInstance;
 
-async function signedInAs(personId: string) {
-  const browser = webClient(app);
-  const sessionId = newToken();
-  await t.db
-    .insertInto('sessions')
-    .values({
-      id_hash: tokenMac(keys.session, sessionId),
-      person_id: personId,
-      expires_at: new Date(Date.now() + 3_600_000),
-    })
-    .execute();
-  browser.cookies.set('panorama_session', sessionId);
-  return browser;
-}
+const signedInAs = (personId: string) => signedInClient(app, t.db, personId);
 
 async function nominationPath(leaderEmail: string) {
   const row = await t.db
@@ -38,18 +26,7 @@ async function nominationPath(leaderEmail: string) {
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  app = await buildReportApp({
-    db: t.db,
-    keys,
-    config: {
-      LOG_LEVEL: 'silent',
-      APP_SECRET: TEST_SECRET,
-      REPORT_PUBLIC_URL: 'http://report.test',
-      SURVEY_PUBLIC_URL: SURVEY_URL,
-      TRUST_PROXY: false,
-      SESSION_TTL_HOURS: 1,
-    },
-  });
+  app = await reportApp(t.db);
 });
 afterAll(async () => {
   await app.close();

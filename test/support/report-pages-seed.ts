@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { resultRepository, sessionRepository, type Database } from '@panorama/db';
 import { newToken, tokenMac } from '@panorama/domain';
@@ -5,6 +6,7 @@ import { buildReportApp } from '@panorama/report';
 import { createHandlers, createWorkerLogger } from '@panorama/worker';
 import { DEMO_SLUG, seedDemo } from '../../infra/demo/seed.ts';
 import { keys, SURVEY_URL, TEST_SECRET } from './scenario.ts';
+import { webClient } from './web-client.ts';
 
 /**
  * The demo organisation (12 leaders, baseline and follow-up) with every profile, change and the cohort
@@ -57,13 +59,24 @@ export async function sessionFor(db: Kysely<Database>, email: string): Promise<s
     .select('id')
     .where('email', '=', email)
     .executeTakeFirstOrThrow();
+  return sessionForPerson(db, person.id);
+}
+
+export async function sessionForPerson(db: Kysely<Database>, personId: string): Promise<string> {
   const id = newToken();
   await sessionRepository.createSession(db, {
     idHash: tokenMac(keys.session, id),
-    personId: person.id,
+    personId,
     expiresAt: new Date(Date.now() + 3_600_000),
   });
   return id;
+}
+
+/** A browser (see web-client.ts) signed in as this person. */
+export async function signedInClient(app: FastifyInstance, db: Kysely<Database>, personId: string) {
+  const browser = webClient(app);
+  browser.cookies.set('panorama_session', await sessionForPerson(db, personId));
+  return browser;
 }
 
 /** The report app as the tests build it: no Redis, silent logs. */
