@@ -44,6 +44,40 @@ async function locked<T>(db: Db, key: string, fn: (trx: Db) => Promise<T>): Prom
   return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
+type ResultTable = 'profile_snapshots' | 'change_results' | 'cohort_results';
+
+/**
+ * Under the owner's advisory lock: appends `row` as version max+1 of `table` unless the latest version there
+ * has the same source digest, then queues the jobs a new version makes necessary, in the same transaction.
+ */
+async function appendVersion(
+  db: Db,
+  target: { table: ResultTable; owner: 'subject_id' | 'programme_id'; id: string; lock: string },
+  input: { sourceDigest: string; row: Record<string, unknown>; jobs?: JobToEnqueue[] },
+): Promise<WriteOutcome> {
+  return locked(db, target.lock, async (trx) => {
+    // The three tables share (owner, version, source_digest); kysely cannot type a table chosen at run time.
+    const untyped = trx as unknown as Kysely<
+      Record<ResultTable, { version: number; source_digest: string } & Record<string, unknown>>
+    >;
+    const latest = await untyped
+      .selectFrom(target.table)
+      .select(['version', 'source_digest'])
+      .where(target.owner, '=', target.id)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (latest?.source_digest === input.sourceDigest) return { version: latest.version, created: false };
+    const version = (latest?.version ?? 0) + 1;
+    await untyped
+      .insertInto(target.table)
+      .values({ [target.owner]: target.id, version, source_digest: input.sourceDigest, ...input.row })
+      .execute();
+    await outboxRepository.queueJobs(trx, input.jobs ?? []);
+    return { version, created: true };
+  });
+}
+
 /**
  * Versioned results (profiles, changes, cohort roll-ups) and the reads the worker scores from. Every write
  * appends a new version only when the digest of its sources differs from the latest one, under an advisory
@@ -151,29 +185,20 @@ export const resultRepository = {
     db: Db,
     input: ComputedResult & { subjectId: string; groupCounts: GroupCounts; jobs?: JobToEnqueue[] },
   ): Promise<WriteOutcome> {
-    return locked(db, `profile:${input.subjectId}`, async (trx) => {
-      const latest = await trx
-        .selectFrom('profile_snapshots')
-        .select(['version', 'source_digest'])
-        .where('subject_id', '=', input.subjectId)
-        .orderBy('version', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      if (latest?.source_digest === input.sourceDigest) return { version: latest.version, created: false };
-      const version = (latest?.version ?? 0) + 1;
-      await trx
-        .insertInto('profile_snapshots')
-        .values({
-          subject_id: input.subjectId,
-          version,
-          source_digest: input.sourceDigest,
-          group_counts: JSON.stringify(input.groupCounts),
-          data: JSON.stringify(input.data),
-        })
-        .execute();
-      await outboxRepository.queueJobs(trx, input.jobs ?? []);
-      return { version, created: true };
-    });
+    return appendVersion(
+      db,
+      {
+        table: 'profile_snapshots',
+        owner: 'subject_id',
+        id: input.subjectId,
+        lock: `profile:${input.subjectId}`,
+      },
+      {
+        sourceDigest: input.sourceDigest,
+        row: { group_counts: JSON.stringify(input.groupCounts), data: JSON.stringify(input.data) },
+        ...(input.jobs ? { jobs: input.jobs } : {}),
+      },
+    );
   },
 
   /**
@@ -398,28 +423,19 @@ export const resultRepository = {
     db: Db,
     input: ComputedResult & { subjectId: string; baselineSubjectId: string },
   ): Promise<WriteOutcome> {
-    return locked(db, `change:${input.subjectId}`, async (trx) => {
-      const latest = await trx
-        .selectFrom('change_results')
-        .select(['version', 'source_digest'])
-        .where('subject_id', '=', input.subjectId)
-        .orderBy('version', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      if (latest?.source_digest === input.sourceDigest) return { version: latest.version, created: false };
-      const version = (latest?.version ?? 0) + 1;
-      await trx
-        .insertInto('change_results')
-        .values({
-          subject_id: input.subjectId,
-          baseline_subject_id: input.baselineSubjectId,
-          version,
-          source_digest: input.sourceDigest,
-          data: JSON.stringify(input.data),
-        })
-        .execute();
-      return { version, created: true };
-    });
+    return appendVersion(
+      db,
+      {
+        table: 'change_results',
+        owner: 'subject_id',
+        id: input.subjectId,
+        lock: `change:${input.subjectId}`,
+      },
+      {
+        sourceDigest: input.sourceDigest,
+        row: { baseline_subject_id: input.baselineSubjectId, data: JSON.stringify(input.data) },
+      },
+    );
   },
 
   /** The programme's cycles, baseline first, then follow-ups by creation. */
@@ -500,29 +516,24 @@ export const resultRepository = {
   },
 
   /** Stores a cohort roll-up as a new version unless its sources are unchanged. */
-  async saveCohort(db: Db, input: ComputedResult & { programmeId: string; jobs?: JobToEnqueue[] }) {
-    return locked(db, `cohort:${input.programmeId}`, async (trx): Promise<WriteOutcome> => {
-      const latest = await trx
-        .selectFrom('cohort_results')
-        .select(['version', 'source_digest'])
-        .where('programme_id', '=', input.programmeId)
-        .orderBy('version', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      if (latest?.source_digest === input.sourceDigest) return { version: latest.version, created: false };
-      const version = (latest?.version ?? 0) + 1;
-      await trx
-        .insertInto('cohort_results')
-        .values({
-          programme_id: input.programmeId,
-          version,
-          source_digest: input.sourceDigest,
-          data: JSON.stringify(input.data),
-        })
-        .execute();
-      await outboxRepository.queueJobs(trx, input.jobs ?? []);
-      return { version, created: true };
-    });
+  async saveCohort(
+    db: Db,
+    input: ComputedResult & { programmeId: string; jobs?: JobToEnqueue[] },
+  ): Promise<WriteOutcome> {
+    return appendVersion(
+      db,
+      {
+        table: 'cohort_results',
+        owner: 'programme_id',
+        id: input.programmeId,
+        lock: `cohort:${input.programmeId}`,
+      },
+      {
+        sourceDigest: input.sourceDigest,
+        row: { data: JSON.stringify(input.data) },
+        ...(input.jobs ? { jobs: input.jobs } : {}),
+      },
+    );
   },
 
   /** Latest profile of every subject of a programme with its leader, for exports (no rater-level data). */
