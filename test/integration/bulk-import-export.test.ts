@@ -1,10 +1,7 @@
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  organisationRepository,
   outboxRepository,
   personRepository,
-  programmeRepository,
   rosterRepository,
   type Db,
   type Relationship,
@@ -12,8 +9,6 @@ import {
 import {
   buildProfile,
   createSeededRandom,
-  instrumentChecksum,
-  loadInstrument,
   ValidationError,
   type Instrument,
   type ScoringResponse,
@@ -21,6 +16,7 @@ import {
 import { loadConfig } from '@panorama/config';
 import { exportProgramme, importResponses } from '@panorama/report';
 import { createWorkerLogger, startWorker, workerProcessEnv, type RunningWorker } from '@panorama/worker';
+import { createProgramme } from '../support/scenario.ts';
 import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
 
 const LEADERS = 5;
@@ -56,33 +52,17 @@ function expectClose(actual: unknown, expected: unknown, where = '$'): void {
 }
 
 async function seed(db: Db) {
-  const instrument = await loadInstrument(
-    path.resolve(import.meta.dirname, '../../surveys/leadership-360/instrument.yaml'),
-  );
-  await programmeRepository.pinInstrument(db, {
-    id: instrument.id,
-    version: instrument.version,
-    checksum: instrumentChecksum(instrument),
-    definition: instrument,
+  const {
+    instrument,
+    organisation,
+    programme,
+    baseline,
+    followUp: second,
+  } = await createProgramme(db, {
+    slug: 'acme',
+    followUp: true,
   });
-  const organisation = await organisationRepository.create(db, { name: 'Acme', slug: 'acme' });
-  const programme = await programmeRepository.create(db, { organisationId: organisation.id, name: 'P' });
-  const common = {
-    programmeId: programme.id,
-    instrumentId: instrument.id,
-    instrumentVersion: instrument.version,
-    closesAt: new Date(Date.now() + 86_400_000),
-  };
-  const baseline = await programmeRepository.createCycle(db, {
-    ...common,
-    kind: 'baseline',
-    name: 'Baseline',
-  });
-  const followUp = await programmeRepository.createCycle(db, {
-    ...common,
-    kind: 'follow_up',
-    name: 'Follow-up',
-  });
+  const followUp = second!;
   const subjects = new Map<string, string>();
   for (let l = 0; l < LEADERS; l++) {
     const leader = await personRepository.upsert(db, {

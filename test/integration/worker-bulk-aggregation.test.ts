@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  organisationRepository,
   personRepository,
-  programmeRepository,
   responseRepository,
   resultRepository,
   rosterRepository,
@@ -15,8 +12,6 @@ import {
 import {
   buildProfile,
   createSeededRandom,
-  instrumentChecksum,
-  loadInstrument,
   type AnonymityRules,
   type Instrument,
   type ScoringResponse,
@@ -24,6 +19,7 @@ import {
 import { createHandlers, createWorkerLogger } from '@panorama/worker';
 import { createAggregateCycle } from '../../services/worker/src/handlers/aggregate-cycle.ts';
 import { createInstrumentCache } from '../../services/worker/src/handlers/instruments.ts';
+import { createProgramme } from '../support/scenario.ts';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
 
 const RULES: AnonymityRules = {
@@ -40,25 +36,17 @@ const context = { jobId: 'x', attempt: 1, log: () => {} };
  * comments, and one leader without any response.
  */
 async function seed(db: Db) {
-  const instrument = await loadInstrument(
-    path.resolve(import.meta.dirname, '../../surveys/leadership-360/instrument.yaml'),
-  );
-  await programmeRepository.pinInstrument(db, {
-    id: instrument.id,
-    version: instrument.version,
-    checksum: instrumentChecksum(instrument),
-    definition: instrument,
+  const {
+    instrument,
+    organisation,
+    programme,
+    baseline,
+    followUp: second,
+  } = await createProgramme(db, {
+    slug: 'acme',
+    followUp: true,
   });
-  const organisation = await organisationRepository.create(db, { name: 'Acme', slug: 'acme' });
-  const programme = await programmeRepository.create(db, { organisationId: organisation.id, name: 'P' });
-  const common = {
-    programmeId: programme.id,
-    instrumentId: instrument.id,
-    instrumentVersion: instrument.version,
-    closesAt: new Date(Date.now() + 86_400_000),
-  };
-  const baseline = await programmeRepository.createCycle(db, { ...common, kind: 'baseline', name: 'B' });
-  const followUp = await programmeRepository.createCycle(db, { ...common, kind: 'follow_up', name: 'F' });
+  const followUp = second!;
   const itemCompetency = new Map(
     instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, c.id] as const)),
   );

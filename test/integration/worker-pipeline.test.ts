@@ -3,9 +3,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  organisationRepository,
   personRepository,
-  programmeRepository,
   responseRepository,
   resultRepository,
   rosterRepository,
@@ -19,8 +17,6 @@ import {
   competencyItemMatrix,
   createSeededRandom,
   cronbachAlpha,
-  instrumentChecksum,
-  loadInstrument,
   shownStats,
   type AnonymityRules,
   type Instrument,
@@ -37,6 +33,7 @@ import {
   workerProcessEnv,
   type RunningWorker,
 } from '@panorama/worker';
+import { createProgramme } from '../support/scenario.ts';
 import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
 
 const SECRET = 'worker-pipeline-secret-'.padEnd(48, 'x');
@@ -73,25 +70,17 @@ const GROUPS: [Relationship, number][] = [
 
 /** A programme with a baseline and a follow-up cycle, LEADERS leaders, invitations and responses in both. */
 async function seed(db: Db): Promise<Seeded> {
-  const instrument = await loadInstrument(
-    path.resolve(import.meta.dirname, '../../surveys/leadership-360/instrument.yaml'),
-  );
-  await programmeRepository.pinInstrument(db, {
-    id: instrument.id,
-    version: instrument.version,
-    checksum: instrumentChecksum(instrument),
-    definition: instrument,
+  const {
+    instrument,
+    organisation,
+    programme,
+    baseline,
+    followUp: second,
+  } = await createProgramme(db, {
+    slug: 'acme',
+    followUp: true,
   });
-  const organisation = await organisationRepository.create(db, { name: 'Acme', slug: 'acme' });
-  const programme = await programmeRepository.create(db, { organisationId: organisation.id, name: 'P' });
-  const common = {
-    programmeId: programme.id,
-    instrumentId: instrument.id,
-    instrumentVersion: instrument.version,
-    closesAt: new Date(Date.now() + 86_400_000),
-  };
-  const baseline = await programmeRepository.createCycle(db, { ...common, kind: 'baseline', name: 'B' });
-  const followUp = await programmeRepository.createCycle(db, { ...common, kind: 'follow_up', name: 'F' });
+  const followUp = second!;
   const itemCompetency = new Map(
     instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, c.id] as const)),
   );
