@@ -4,47 +4,22 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  organisationRepository,
   personRepository,
-  programmeRepository,
   responseRepository,
   rosterRepository,
   type Db,
   type Relationship,
 } from '@panorama/db';
-import {
-  buildProfile,
-  createSeededRandom,
-  instrumentChecksum,
-  loadInstrument,
-  type Instrument,
-} from '@panorama/domain';
+import { buildProfile, createSeededRandom } from '@panorama/domain';
 import { createProducer, createRedis } from '@panorama/jobs';
+import { createProgramme } from '../support/scenario.ts';
 import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'services/worker/src/main.ts');
 
 async function seedSubject(db: Db) {
-  const instrument: Instrument = await loadInstrument(
-    path.join(ROOT, 'surveys/leadership-360/instrument.yaml'),
-  );
-  await programmeRepository.pinInstrument(db, {
-    id: instrument.id,
-    version: instrument.version,
-    checksum: instrumentChecksum(instrument),
-    definition: instrument,
-  });
-  const organisation = await organisationRepository.create(db, { name: 'Acme', slug: 'acme' });
-  const programme = await programmeRepository.create(db, { organisationId: organisation.id, name: 'P' });
-  const cycle = await programmeRepository.createCycle(db, {
-    programmeId: programme.id,
-    kind: 'baseline',
-    name: 'B',
-    instrumentId: instrument.id,
-    instrumentVersion: instrument.version,
-    closesAt: new Date(Date.now() + 86_400_000),
-  });
+  const { instrument, organisation, baseline: cycle } = await createProgramme(db, { slug: 'acme' });
   const leader = await personRepository.upsert(db, {
     organisationId: organisation.id,
     email: 'leader@acme.test',

@@ -1,18 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  organisationRepository,
-  outboxRepository,
-  personRepository,
-  programmeRepository,
-  rosterRepository,
-  type Db,
-} from '@panorama/db';
-import { deriveKeys, instrumentChecksum, loadInstrument, sealOutbox } from '@panorama/domain';
+import { outboxRepository, personRepository, rosterRepository, type Db } from '@panorama/db';
+import { deriveKeys, sealOutbox } from '@panorama/domain';
 import { loadConfig } from '@panorama/config';
 import { createWorkerLogger, startWorker, workerProcessEnv, type RunningWorker } from '@panorama/worker';
+import { createProgramme } from '../support/scenario.ts';
 import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
 
 const SECRET = 'worker-email-secret-'.padEnd(48, 'x');
@@ -68,25 +61,7 @@ async function until(what: string, probe: () => Promise<boolean>, ms = 40_000) {
 }
 
 async function seedOrganisation(db: Db) {
-  const instrument = await loadInstrument(
-    path.resolve(import.meta.dirname, '../../surveys/leadership-360/instrument.yaml'),
-  );
-  await programmeRepository.pinInstrument(db, {
-    id: instrument.id,
-    version: instrument.version,
-    checksum: instrumentChecksum(instrument),
-    definition: instrument,
-  });
-  const organisation = await organisationRepository.create(db, { name: 'Acme', slug: 'acme' });
-  const programme = await programmeRepository.create(db, { organisationId: organisation.id, name: 'P' });
-  const cycle = await programmeRepository.createCycle(db, {
-    programmeId: programme.id,
-    kind: 'baseline',
-    name: 'B',
-    instrumentId: instrument.id,
-    instrumentVersion: instrument.version,
-    closesAt: new Date(Date.now() + 86_400_000),
-  });
+  const { organisation, baseline: cycle } = await createProgramme(db, { slug: 'acme' });
   const leader = await personRepository.upsert(db, {
     organisationId: organisation.id,
     email: 'lee@acme.test',
