@@ -132,3 +132,21 @@ describe('admin pages', () => {
     expect(redirect.headers.location).toBe('/sign-in');
   });
 });
+
+describe('navigation', () => {
+  it('shows HR the admin and nominations pages, and a coach only their own', async () => {
+    const hr = await signedInAs(scenario.hr.id);
+    const hrPage = (await hr.get('/admin')).body;
+    expect(hrPage).toContain('href="/admin"');
+    expect(hrPage).toContain('href="/nominations"');
+    const coach = await personRepository.upsert(t.db, {
+      organisationId: scenario.organisation.id,
+      email: 'nav.coach@acme.test',
+      name: 'N',
+    });
+    await personRepository.grantRole(t.db, coach.id, 'coach');
+    const coachPage = (await (await signedInAs(coach.id)).get('/nominations')).body;
+    expect(coachPage).toContain('href="/nominations"');
+    expect(coachPage).not.toContain('href="/admin"');
+  });
+});

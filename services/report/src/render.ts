@@ -12,7 +12,13 @@ export function navFor(viewer: Viewer | null, path: string): NavLink[] {
   if (!viewer) return [];
   const links: { href: string; label: string; show: boolean }[] = [
     { href: '/hr', label: 'Programmes', show: viewer.roles.includes('hr') || viewer.roles.includes('admin') },
+    { href: '/admin', label: 'Admin', show: viewer.roles.includes('hr') || viewer.roles.includes('admin') },
     { href: '/coach', label: 'My leaders', show: viewer.roles.includes('coach') },
+    {
+      href: '/nominations',
+      label: 'Nominations',
+      show: ['coach', 'hr', 'admin'].some((r) => viewer.roles.includes(r as Viewer['roles'][number])),
+    },
     { href: '/me', label: 'My report', show: viewer.roles.includes('leader') },
   ];
   return links
