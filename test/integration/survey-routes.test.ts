@@ -1,7 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { programmeRepository } from '@panorama/db';
+import { AlreadySubmittedError, programmeRepository } from '@panorama/db';
 import { tokenMac, newToken, type Instrument } from '@panorama/domain';
 import { buildSurveyApp, createSurveyService, type SurveyAppDeps } from '@panorama/survey';
 import { openSurveyCycle } from '../e2e/support/survey-cycle.ts';
@@ -324,6 +324,21 @@ describe('the rater form', () => {
     expect(text(loser.body)).toMatch(/already been received|This link cannot be used/);
     expect(await responsesOf(cycle.cycleId)).toHaveLength(1);
     // The losing request left no draft behind.
+    expect(await service().loadDraft(browser.token)).toEqual({ ratings: {}, comments: {} });
+  });
+
+  it('a submission that opened the link before another one spent it is told so, not asked for answers', async () => {
+    // The losing interleaving of a double submit, made deterministic: the loser opened the link while it was
+    // still unspent, then read the draft after the winner had consumed it, so its answers look incomplete.
+    const cycle = await openSurveyCycle(t.db);
+    const browser = new Browser(app, cycle.tokens.peers[1]!);
+    for (let step = 1; step <= 6; step++) await answerStep(browser, cycle.instrument, step, '4');
+    const opened = await service().open(browser.token);
+    expect((await browser.post(browser.step(7), { action: 'submit' })).statusCode).toBe(303);
+    await expect(
+      service().submit(browser.token, opened, await service().loadDraft(browser.token)),
+    ).rejects.toBeInstanceOf(AlreadySubmittedError);
+    expect(await responsesOf(cycle.cycleId)).toHaveLength(1);
     expect(await service().loadDraft(browser.token)).toEqual({ ratings: {}, comments: {} });
   });
 

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import {
+  AlreadySubmittedError,
   outboxRepository,
   responseRepository,
   rosterRepository,
@@ -17,6 +18,7 @@ import {
   type Answers,
   type Instrument,
   type SecretKeys,
+  ValidationError,
 } from '@panorama/domain';
 import { planJob, type CompletionSet, type Producer } from '@panorama/jobs';
 
@@ -158,7 +160,19 @@ export function createSurveyService(deps: SurveyServiceDeps) {
     for (const [id, value] of Object.entries(answers.ratings))
       fields[`r.${id}`] = value === null ? 'na' : String(value);
     for (const [id, text] of Object.entries(answers.comments)) fields[`c.${id}`] = text;
-    const clean = parseAnswers(survey.instrument, fields, { complete: true });
+    let clean: ReturnType<typeof parseAnswers>;
+    try {
+      clean = parseAnswers(survey.instrument, fields, { complete: true });
+    } catch (error) {
+      // The request that loses a double-submit race can read the draft after the winner consumed it, and
+      // so see incomplete answers: it is a second submission, not a bad form, and must not leave a draft.
+      if (
+        error instanceof ValidationError &&
+        (await responseRepository.isSpent(db, tokenMac(keys.spent, token)))
+      )
+        throw new AlreadySubmittedError();
+      throw error;
+    }
     const itemCompetency = new Map(
       survey.instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, c.id] as const)),
     );
