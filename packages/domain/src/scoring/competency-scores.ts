@@ -65,21 +65,21 @@ export function assertValidResponses(
   const problems: { path: string; message: string }[] = [];
   const { min, max } = instrument.scale;
   const ids = new Set<string>();
-  responses.forEach((response, r) => {
+  const itemIds = instrument.competencies.flatMap((competency) => competency.items.map((item) => item.id));
+  for (let r = 0; r < responses.length; r += 1) {
+    const response = responses[r]!;
     if (ids.has(response.id)) problems.push({ path: `responses[${r}].id`, message: 'duplicate response id' });
     ids.add(response.id);
-    for (const competency of instrument.competencies) {
-      for (const item of competency.items) {
-        const value = answeredRating(response.ratings, item.id);
-        if (value !== null && !(Number.isInteger(value) && value >= min && value <= max)) {
-          problems.push({
-            path: `responses[${r}].ratings.${item.id}`,
-            message: `${value} is not a whole number in ${min}..${max}`,
-          });
-        }
+    for (const itemId of itemIds) {
+      const value = answeredRating(response.ratings, itemId);
+      if (value !== null && !(Number.isInteger(value) && value >= min && value <= max)) {
+        problems.push({
+          path: `responses[${r}].ratings.${itemId}`,
+          message: `${value} is not a whole number in ${min}..${max}`,
+        });
       }
     }
-  });
+  }
   if (problems.length > 0) {
     throw new ValidationError(
       `invalid responses: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,

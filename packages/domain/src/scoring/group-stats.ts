@@ -20,7 +20,8 @@ export interface DescribeGroupOptions {
 
 /** Sample SD (n - 1), or null when n < 2. */
 export function sampleSdOrNull(values: readonly number[]): number | null {
-  return values.length < 2 ? null : sampleStandardDeviation([...values]);
+  // simple-statistics reads its input without changing it; the casts only drop `readonly`.
+  return values.length < 2 ? null : sampleStandardDeviation(values as number[]);
 }
 
 /** Statistics of a group that is shown: n, mean, SD, N/A share and, when allowed, range and distribution. */
@@ -30,15 +31,15 @@ export function describeGroup(values: readonly number[], options: DescribeGroupO
   const stats: ShownGroup = {
     suppressed: false,
     n: values.length,
-    mean: mean([...values]),
+    mean: mean(values as number[]),
     sd: sampleSdOrNull(values),
     naCount: options.naCount,
     naShare,
     naFlag: naShare > NA_FLAG_SHARE,
   };
   if (options.withRange) {
-    stats.min = min([...values]);
-    stats.max = max([...values]);
+    stats.min = min(values as number[]);
+    stats.max = max(values as number[]);
   }
   if (options.withDistribution) stats.distribution = distribution(values, options.scale);
   return stats;
@@ -51,7 +52,9 @@ export function distribution(
 ): DistributionBin[] {
   const bins: DistributionBin[] = [];
   for (let value = scale.min; value <= scale.max; value += 1) {
-    bins.push({ value, count: values.filter((v) => v === value).length });
+    let count = 0;
+    for (const v of values) if (v === value) count += 1;
+    bins.push({ value, count });
   }
   return bins;
 }

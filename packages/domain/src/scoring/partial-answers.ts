@@ -121,35 +121,43 @@ export function partialAnswerBlocks(
   itemPlans: readonly MeasurePlan[],
   responses: readonly ScoringResponse[],
   rules: AnonymityRules,
+  /** Per response, which of the items it answered (answeredRating not null); derived when absent. */
+  answeredItems?: readonly (readonly boolean[])[],
 ): Set<AnonymousGroup>[] {
   const blocks = itemPlans.map(() => new Set<AnonymousGroup>());
-  const shownSets = ANONYMOUS_GROUPS.flatMap((group) => {
+  const shownSets: { group: AnonymousGroup; set: PlannedSet }[] = [];
+  const covered = new Set<Relationship>();
+  for (const group of ANONYMOUS_GROUPS) {
     const set = competencyPlan[group];
-    return set.suppressed ? [] : [{ group, set, key: poolKey(set) }];
-  });
-  const covered = new Set<Relationship>(shownSets.flatMap(({ set }) => set.relationships));
-  // Per group: the items whose set has the same pool as the competency's set of that group.
-  const matching = new Map<AnonymousGroup, boolean[]>(
-    ANONYMOUS_GROUPS.map((group) => [group, itemPlans.map(() => false)]),
-  );
-  itemPlans.forEach((plan, j) => {
+    if (set.suppressed) continue;
+    shownSets.push({ group, set });
+    for (const relationship of set.relationships) covered.add(relationship);
+  }
+  // Per shown group: the items whose set has the same pool as the competency's set of that group.
+  const matching = new Map<AnonymousGroup, boolean[]>();
+  for (const { group } of shownSets) matching.set(group, new Array<boolean>(itemPlans.length).fill(false));
+  for (let j = 0; j < itemPlans.length; j += 1) {
+    const plan = itemPlans[j]!;
     for (const group of ANONYMOUS_GROUPS) {
       const set = plan[group];
       if (set.suppressed) continue;
-      const same = shownSets.find((s) => s.key === poolKey(set));
+      // Shown competency-level sets have distinct pools, so at most one has this set's pool.
+      const same = shownSets.find((s) => samePool(s.set, set));
       if (same && same.group === group) {
         matching.get(group)![j] = true;
       } else if (set.relationships.some((r) => covered.has(r))) {
         blocks[j]!.add(group);
       }
     }
-  });
+  }
   for (const { group, set } of shownSets) {
     const published = matching.get(group)!;
-    const answered = responses
-      .filter((r) => set.relationships.includes(r.relationship))
-      .map((r) => itemIds.map((itemId) => answeredRating(r.ratings, itemId) !== null))
-      .filter((flags) => flags.includes(true));
+    const answered: (readonly boolean[])[] = [];
+    responses.forEach((r, i) => {
+      if (!set.relationships.includes(r.relationship)) return;
+      const flags = answeredItems?.[i] ?? itemIds.map((itemId) => answeredRating(r.ratings, itemId) !== null);
+      if (flags.includes(true)) answered.push(flags);
+    });
     if (partialAnswersIsolate(answered, published, robustK(group, set, rules))) {
       published.forEach((on, j) => {
         if (on) blocks[j]!.add(group);
@@ -157,4 +165,10 @@ export function partialAnswerBlocks(
     }
   }
   return blocks;
+}
+
+/** Whether two sets pool the same relationships (poolKey equality, without building the keys). */
+function samePool(a: PlannedSet, b: PlannedSet): boolean {
+  if (a.relationships.length !== b.relationships.length) return false;
+  return a.relationships.length === 1 ? a.relationships[0] === b.relationships[0] : poolKey(a) === poolKey(b);
 }

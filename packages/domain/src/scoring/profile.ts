@@ -2,12 +2,7 @@ import { mean } from 'simple-statistics';
 
 import { thresholdFor, validateAnonymityRules } from './anonymity.ts';
 import { buildComments, type QuestionComments } from './comments.ts';
-import {
-  answeredRating,
-  assertValidResponses,
-  choseNotApplicable,
-  raterCompetencyScore,
-} from './competency-scores.ts';
+import { assertValidResponses } from './competency-scores.ts';
 import { describeGroup } from './group-stats.ts';
 import { partialAnswerBlocks } from './partial-answers.ts';
 import { planMeasure, type MeasureEntry, type MeasurePlan } from './publication-plan.ts';
@@ -136,33 +131,81 @@ export function planProfile(
 ): PlannedCompetency[] {
   return instrument.competencies.map((competency) => {
     const itemIds = competency.items.map((item) => item.id);
-    const itemEntries = itemIds.map((itemId) =>
-      responses.map((r) => ({
-        id: r.id,
-        relationship: r.relationship,
-        value: answeredRating(r.ratings, itemId),
-        notApplicable: choseNotApplicable(r.ratings, itemId),
-      })),
-    );
-    const entries = responses.map((r) => {
-      const value = raterCompetencyScore(r.ratings, itemIds);
-      return { id: r.id, relationship: r.relationship, value, notApplicable: value === null };
-    });
+    // Each rating is looked up once: entries per item, then the competency scores and the answer patterns
+    // partialAnswerBlocks needs are derived from them.
+    const itemEntries = itemIds.map((itemId) => itemMeasureEntries(responses, itemId));
+    const answered: boolean[][] = new Array(responses.length);
+    const entries: MeasureEntry[] = new Array(responses.length);
+    for (let r = 0; r < responses.length; r += 1) {
+      const flags: boolean[] = new Array(itemEntries.length);
+      for (let j = 0; j < itemEntries.length; j += 1) flags[j] = itemEntries[j]![r]!.value !== null;
+      answered[r] = flags;
+      const { id, relationship } = responses[r]!;
+      const value = competencyScore(itemEntries, r);
+      entries[r] = { id, relationship, value, notApplicable: value === null };
+    }
     const plan = planMeasure(entries, rules);
-    const blocks = partialAnswerBlocks(
-      itemIds,
-      plan,
-      itemEntries.map((e) => planMeasure(e, rules)),
-      responses,
-      rules,
-    );
+    const unblocked = itemEntries.map((e) => planMeasure(e, rules));
+    const blocks = partialAnswerBlocks(itemIds, plan, unblocked, responses, rules, answered);
     const items = itemIds.map((itemId, j) => {
       const e = itemEntries[j]!;
-      return { id: itemId, entries: e, plan: planMeasure(e, rules, { blocked: blocks[j] }) };
+      const blocked = blocks[j]!;
+      // With nothing blocked, planning again would give the same plan.
+      return {
+        id: itemId,
+        entries: e,
+        plan: blocked.size > 0 ? planMeasure(e, rules, { blocked }) : unblocked[j]!,
+      };
     });
     return { id: competency.id, entries, plan, items };
   });
 }
+
+/** Every response's rating of one item (answeredRating, choseNotApplicable), in response order. */
+function itemMeasureEntries(responses: readonly ScoringResponse[], itemId: string): MeasureEntry[] {
+  const entries: MeasureEntry[] = new Array(responses.length);
+  for (let r = 0; r < responses.length; r += 1) {
+    const { id, relationship, ratings } = responses[r]!;
+    // hasOwn, as in answeredRating: an item id like "constructor" must not find anything on the prototype.
+    const present = Object.hasOwn(ratings, itemId);
+    const rating = present ? ratings[itemId] : undefined;
+    entries[r] = {
+      id,
+      relationship,
+      value: typeof rating === 'number' ? rating : null,
+      notApplicable: present && rating === null,
+    };
+  }
+  return entries;
+}
+
+/** raterCompetencyScore of response `r` from the competency's item entries (same items, same order). */
+function competencyScore(itemEntries: readonly MeasureEntry[][], r: number): number | null {
+  const answered: number[] = [];
+  for (const entries of itemEntries) {
+    const value = entries[r]!.value;
+    if (value !== null) answered.push(value);
+  }
+  if (answered.length === 0 || answered.length * 2 < itemEntries.length) return null;
+  return mean(answered);
+}
+
+/** Per relationship (RELATIONSHIPS order): respondents, and those of them counted as N/A, of one measure. */
+function relationshipCounts(entries: readonly MeasureEntry[]) {
+  const respondents = [0, 0, 0, 0, 0];
+  const notApplicable = [0, 0, 0, 0, 0];
+  for (const entry of entries) {
+    const index = RELATIONSHIP_INDEX[entry.relationship];
+    if (index === undefined) continue;
+    respondents[index] += 1;
+    if (entry.notApplicable) notApplicable[index] += 1;
+  }
+  return { respondents, notApplicable };
+}
+
+const RELATIONSHIP_INDEX: Readonly<Record<string, number>> = Object.fromEntries(
+  RELATIONSHIPS.map((relationship, i) => [relationship, i]),
+);
 
 function publish(
   plan: MeasurePlan,
@@ -171,31 +214,41 @@ function publish(
   kind: 'item' | 'competency',
 ): GroupResults {
   const results = {} as GroupResults;
+  const counts = relationshipCounts(entries);
   for (const group of GROUP_KEYS) {
     const set = plan[group];
     if (set.suppressed) {
       results[group] = { suppressed: true, reason: set.reason ?? 'fewer_than_k', k: set.k };
       continue;
     }
-    const members = entries.filter((e) => set.relationships.includes(e.relationship));
-    const stats = describeGroup(
-      set.raters.map((r) => r.value ?? Number.NaN),
-      {
-        naCount: members.filter((e) => e.notApplicable).length,
-        respondents: members.length,
-        scale,
-        withRange: set.spread,
-        withDistribution: set.spread && kind === 'item',
-      },
-    );
+    // The set's respondents are the entries of its relationships (the N/A share's denominator).
+    let respondents = 0;
+    let naCount = 0;
+    for (const relationship of set.relationships) {
+      const index = RELATIONSHIP_INDEX[relationship];
+      if (index === undefined) continue;
+      respondents += counts.respondents[index]!;
+      naCount += counts.notApplicable[index]!;
+    }
+    const values: number[] = new Array(set.raters.length);
+    for (let i = 0; i < values.length; i += 1) values[i] = set.raters[i]!.value ?? Number.NaN;
+    const stats = describeGroup(values, {
+      naCount,
+      respondents,
+      scale,
+      withRange: set.spread,
+      withDistribution: set.spread && kind === 'item',
+    });
     if (group === 'other' && set.merged && set.merged.length > 0) stats.merged = set.merged;
     if (group === 'all_others') {
-      stats.groups = set.relationships.filter((r): r is Exclude<Relationship, 'self'> => r !== 'self');
+      stats.groups = set.relationships.filter(notSelf);
     }
     results[group] = stats;
   }
   return results;
 }
+
+const notSelf = (r: Relationship): r is Exclude<Relationship, 'self'> => r !== 'self';
 
 const shown = (result: GroupResult | undefined): ShownGroup | null =>
   result && !result.suppressed ? result : null;
@@ -210,10 +263,11 @@ function groupAgreement(
   const stats = shown(competency[group]);
   if (!stats || stats.sd === null) return null;
   const rwgValue = rwgFromVariance(stats.sd ** 2, scalePoints);
-  const itemVariances = items.flatMap((item) => {
+  const itemVariances: number[] = [];
+  for (const item of items) {
     const itemStats = shown(item.groups[group]);
-    return itemStats && itemStats.sd !== null ? [itemStats.sd ** 2] : [];
-  });
+    if (itemStats && itemStats.sd !== null) itemVariances.push(itemStats.sd ** 2);
+  }
   const rwgJValue =
     itemVariances.length > 0 ? rwgJ(itemVariances.length, mean(itemVariances), scalePoints) : null;
   return {
@@ -270,7 +324,8 @@ export function buildProfile(input: BuildProfileInput): Profile {
 
   const participation = {} as Record<Relationship, GroupParticipation>;
   for (const relationship of RELATIONSHIPS) {
-    const count = responses.filter((r) => r.relationship === relationship).length;
+    let count = 0;
+    for (const response of responses) if (response.relationship === relationship) count += 1;
     const k = thresholdFor(relationship, rules);
     participation[relationship] = { responses: count, k, shown: count >= k };
   }

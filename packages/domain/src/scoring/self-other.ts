@@ -42,11 +42,20 @@ const TOLERANCE = 1e-9;
  * percentile, so a leader who rated every item the same has no "top" or "bottom" items at all.
  */
 export function midPercentiles(values: readonly number[]): number[] {
-  return values.map((v) => {
-    const below = values.filter((x) => x < v).length;
-    const equal = values.filter((x) => x === v).length;
-    return (below + equal / 2) / values.length;
-  });
+  const n = values.length;
+  const percentiles: number[] = new Array(n);
+  for (let i = 0; i < n; i += 1) {
+    const v = values[i]!;
+    let below = 0;
+    let equal = 0;
+    for (let j = 0; j < n; j += 1) {
+      const x = values[j]!;
+      if (x < v) below += 1;
+      else if (x === v) equal += 1;
+    }
+    percentiles[i] = (below + equal / 2) / n;
+  }
+  return percentiles;
 }
 
 /** Gap D = self - all-others (METHODS §3). */
