@@ -15,6 +15,7 @@ import { apiRoutes } from './routes/api.ts';
 import { hrRoutes } from './routes/hr.ts';
 import { createInstrumentReader, reportRoutes } from './routes/reports.ts';
 import { refuseUnreadableFields } from './input-guard.ts';
+import { createReportCache, type ReportCache } from './report-cache.ts';
 
 export interface ReportAppDeps {
   db: Db;
@@ -28,6 +29,11 @@ export interface ReportAppDeps {
   logStream?: DestinationStream;
   /** Where instrument folders live (default: the repository's surveys/). */
   instrumentsDir?: string;
+  /**
+   * Rendered leader report bodies. Default: a cache bounded by `config.REPORT_CACHE_MB` (64 MiB when unset;
+   * 0 turns it off); `false`: none; tests pass their own to read its counters.
+   */
+  reportCache?: ReportCache | false;
   config: {
     LOG_LEVEL: string;
     APP_SECRET: string;
@@ -36,6 +42,7 @@ export interface ReportAppDeps {
     TRUST_PROXY: boolean;
     METRICS_TOKEN?: string | undefined;
     SESSION_TTL_HOURS: number;
+    REPORT_CACHE_MB?: number | undefined;
   };
 }
 
@@ -76,10 +83,17 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
     signInRoutes({ db: deps.db, keys: deps.keys, reportBaseUrl: deps.config.REPORT_PUBLIC_URL, pushJobs }),
   );
   const instruments = createInstrumentReader(deps.db);
+  const cacheMb = deps.config.REPORT_CACHE_MB;
+  const reportCache =
+    deps.reportCache ??
+    (cacheMb === 0
+      ? false
+      : createReportCache(cacheMb === undefined ? {} : { maxBytes: Math.round(cacheMb * 1024 * 1024) }));
   await app.register(
     reportRoutes({
       db: deps.db,
       instruments,
+      ...(reportCache ? { cache: reportCache } : {}),
       notify: { keys: deps.keys, reportBaseUrl: deps.config.REPORT_PUBLIC_URL, pushJobs },
     }),
   );

@@ -16,3 +16,9 @@ export {
   type ImportResponsesResult,
 } from './bulk/import-responses.ts';
 export { exportProgramme, type ProgrammeExport } from './bulk/export.ts';
+export {
+  createReportCache,
+  DEFAULT_REPORT_CACHE_BYTES,
+  type ReportCache,
+  type RenderedReport,
+} from './report-cache.ts';

@@ -3,6 +3,36 @@ import type { Database } from '../schema.ts';
 
 type Db = Kysely<Database>;
 
+/** What `reportReadRepository.reportFacts` returns: a leader report's inputs short of the stored JSON. */
+export interface ReportFacts {
+  id: string;
+  leader_id: string;
+  coach_id: string | null;
+  released_version: number | null;
+  leader_name: string;
+  coach_name: string | null;
+  cycle_name: string;
+  cycle_kind: 'baseline' | 'follow_up';
+  instrument_id: string;
+  instrument_version: number;
+  programme_id: string;
+  programme_name: string;
+  organisation_id: string;
+  /** The latest profile version's row, if any. */
+  latest_profile: { id: string; version: number } | null;
+  /** The row of the released version, if any. */
+  released_profile_id: string | null;
+  /** The latest change result's row, if any. */
+  latest_change: { id: string; version: number; baseline_subject_id: string } | null;
+  /** The leader's subjects in the programme, baseline first. */
+  siblings: {
+    id: string;
+    released_version: number | null;
+    cycle_name: string;
+    cycle_kind: 'baseline' | 'follow_up';
+  }[];
+}
+
 /**
  * Reads behind the coach, leader and HR pages that `resultRepository` does not cover: a subject with
  * everything an access check and a report header need, programme overviews, release history and the
@@ -37,6 +67,58 @@ export const reportReadRepository = {
         'p.organisation_id',
       ])
       .where('s.id', '=', subjectId)
+      .executeTakeFirst();
+  },
+
+  /**
+   * In one query, everything that decides what a leader report shows except the stored JSON: the subject
+   * with its leader, coach, cycle and programme; the latest profile's row id and version and the released
+   * version's row id; the latest change's row id, version and baseline; and the leader's subjects in the
+   * programme (as `leaderSubjectsInProgramme` lists them). The report's render cache is keyed by these and
+   * the JSON is read by row id only on a miss. Scalar subqueries rather than joins: Postgres plans this
+   * statement on every execution, and that planning is most of its cost.
+   */
+  async reportFacts(db: Db, subjectId: string): Promise<ReportFacts | undefined> {
+    const result = await sql<ReportFacts>`
+      select s.id, s.leader_id, s.coach_id, s.released_version,
+        (select name from people where id = s.leader_id) as leader_name,
+        (select name from people where id = s.coach_id) as coach_name,
+        c.name as cycle_name, c.kind as cycle_kind, c.instrument_id, c.instrument_version,
+        p.id as programme_id, p.name as programme_name, p.organisation_id,
+        (select json_build_object('id', id, 'version', version) from profile_snapshots
+          where subject_id = s.id order by version desc limit 1) as latest_profile,
+        (select id from profile_snapshots where subject_id = s.id and version = s.released_version)
+          as released_profile_id,
+        (select json_build_object('id', id, 'version', version, 'baseline_subject_id', baseline_subject_id)
+          from change_results where subject_id = s.id order by version desc limit 1) as latest_change,
+        (select coalesce(json_agg(json_build_object(
+            'id', o.id, 'released_version', o.released_version, 'cycle_name', oc.name, 'cycle_kind', oc.kind
+          ) order by oc.kind = 'baseline' desc, oc.created_at, o.id), '[]'::json)
+          from subjects o join cycles oc on oc.id = o.cycle_id
+          where oc.programme_id = p.id and o.leader_id = s.leader_id) as siblings
+      from subjects s
+      join cycles c on c.id = s.cycle_id
+      join programmes p on p.id = c.programme_id
+      where s.id = ${subjectId}
+    `.execute(db);
+    return result.rows[0];
+  },
+
+  /** A stored profile by its row id (rows are never updated, so an id always names the same data). */
+  async profileRow(db: Db, id: string) {
+    return db
+      .selectFrom('profile_snapshots')
+      .select(['id', 'version', 'data', 'computed_at'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+  },
+
+  /** A stored change result by its row id (never updated either). */
+  async changeRow(db: Db, id: string) {
+    return db
+      .selectFrom('change_results')
+      .select(['id', 'version', 'baseline_subject_id', 'data', 'computed_at'])
+      .where('id', '=', id)
       .executeTakeFirst();
   },
 

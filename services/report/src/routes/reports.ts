@@ -16,7 +16,8 @@ import {
 } from '@panorama/domain';
 import { requireRole, signedIn } from '../auth/session.ts';
 import { queueMail } from '../mail-queue.ts';
-import { page } from '../render.ts';
+import { page, pageAround, renderBody } from '../render.ts';
+import { reportCacheKey, type ReportCache } from '../report-cache.ts';
 import { canRelease, isUuid, subjectAccess, type SubjectAccess } from '../view-models/access.ts';
 import { coachView, type CoachSubjectRow } from '../view-models/coach.ts';
 import type { StoredChange } from '../view-models/hr-programme.ts';
@@ -50,34 +51,46 @@ export interface ReportRouteDeps {
   instruments: InstrumentReader;
   /** Emails the leader when their report is released (absent in tests that do not need it). */
   notify?: { keys: SecretKeys; reportBaseUrl: string; pushJobs: () => Promise<void> };
+  /** Rendered leader report bodies; absent, every report is rendered in full. */
+  cache?: ReportCache;
 }
 
-/** Everything behind one leader report that the viewer may see; a NotFoundError for anything else. */
-export async function loadSubjectReport(deps: ReportRouteDeps, viewer: Viewer, subjectId: string) {
-  const { db } = deps;
+/** The cheap facts behind a leader report (no stored JSON) and the viewer's access; a 404 for no access. */
+export async function subjectReportFacts(db: Db, viewer: Viewer, subjectId: string) {
   if (!isUuid(subjectId)) throw new NotFoundError(NOT_FOUND);
-  const subject = await reportReadRepository.subject(db, subjectId);
-  const access: SubjectAccess = subject ? subjectAccess(viewer, subject) : null;
-  if (!subject || !access) throw new NotFoundError(NOT_FOUND);
+  const facts = await reportReadRepository.reportFacts(db, subjectId);
+  const access: SubjectAccess = facts ? subjectAccess(viewer, facts) : null;
+  if (!facts || !access) throw new NotFoundError(NOT_FOUND);
+  return { facts, access };
+}
+export type SubjectReportFacts = NonNullable<Awaited<ReturnType<typeof reportReadRepository.reportFacts>>>;
 
-  const [latest, siblings, instrument] = await Promise.all([
-    resultRepository.latestProfile(db, subjectId),
-    reportReadRepository.leaderSubjectsInProgramme(db, {
-      programmeId: subject.programme_id,
-      leaderId: subject.leader_id,
-    }),
+/** Everything behind one leader report that the viewer may see, from its facts: the stored JSON by row id. */
+export async function loadReportData(
+  deps: ReportRouteDeps,
+  facts: SubjectReportFacts,
+  access: NonNullable<SubjectAccess>,
+) {
+  const { db } = deps;
+  const subject = facts;
+  const siblings = facts.siblings;
+  // The leader reads the version pinned at release, never a later one.
+  const profileId =
+    access === 'released' && subject.released_version !== null
+      ? facts.released_profile_id
+      : facts.latest_profile?.id;
+  const [profile, changeRow, instrument] = await Promise.all([
+    profileId ? reportReadRepository.profileRow(db, profileId) : undefined,
+    subject.cycle_kind === 'follow_up' && facts.latest_change
+      ? reportReadRepository.changeRow(db, facts.latest_change.id)
+      : undefined,
     deps.instruments(subject.instrument_id, subject.instrument_version),
   ]);
-  // The leader reads the version pinned at release, never a later one.
-  const profile =
-    access === 'released' && subject.released_version !== null
-      ? await resultRepository.profileVersion(db, subjectId, subject.released_version)
-      : latest;
 
   let change: LeaderReportInput['change'] = null;
   let changeNote: string | null = null;
   if (subject.cycle_kind === 'follow_up') {
-    const row = await resultRepository.latestChange(db, subjectId);
+    const row = changeRow;
     const data = row?.data as StoredChange | undefined;
     const baseline = row ? siblings.find((s) => s.id === row.baseline_subject_id) : undefined;
     if (!row || !data) {
@@ -99,14 +112,14 @@ export async function loadSubjectReport(deps: ReportRouteDeps, viewer: Viewer, s
   }
 
   const otherReports = siblings
-    .filter((s) => s.id !== subjectId && (access === 'latest' || s.released_version !== null))
+    .filter((s) => s.id !== subject.id && (access === 'latest' || s.released_version !== null))
     .map((s) => ({ href: `/reports/${s.id}`, label: s.cycle_name }));
 
   return {
     subject,
     access,
     profile,
-    latestVersion: latest?.version ?? null,
+    latestVersion: facts.latest_profile?.version ?? null,
     instrument,
     change,
     changeNote,
@@ -114,17 +127,23 @@ export async function loadSubjectReport(deps: ReportRouteDeps, viewer: Viewer, s
   };
 }
 
-async function renderReport(
+/** Everything behind one leader report that the viewer may see; a NotFoundError for anything else. */
+export async function loadSubjectReport(deps: ReportRouteDeps, viewer: Viewer, subjectId: string) {
+  const { facts, access } = await subjectReportFacts(deps.db, viewer, subjectId);
+  return loadReportData(deps, facts, access);
+}
+
+/** The leader report's view, built from the stored JSON (the expensive part a cache hit skips). */
+async function buildReportView(
   deps: ReportRouteDeps,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  subjectId: string,
+  facts: SubjectReportFacts,
+  access: NonNullable<SubjectAccess>,
+  releasable: boolean,
   notice: LeaderReportInput['notice'],
 ) {
-  const viewer = signedIn(request);
-  const data = await loadSubjectReport(deps, viewer, subjectId);
+  const data = await loadReportData(deps, facts, access);
   const { subject } = data;
-  const view = leaderReportView({
+  return leaderReportView({
     subject: {
       id: subject.id,
       leaderName: subject.leader_name,
@@ -146,17 +165,50 @@ async function renderReport(
     change: data.change,
     changeNote: data.changeNote,
     otherReports: data.otherReports,
-    canRelease: canRelease(viewer, subject),
-    notice:
-      notice ??
-      ((request.query as { released?: string }).released !== undefined && subject.released_version !== null
-        ? {
-            kind: 'success',
-            text: `Version ${subject.released_version} is released to ${subject.leader_name}.`,
-          }
-        : null),
+    canRelease: releasable,
+    notice,
   });
-  return page(request, reply, 'report.hbs', { ...view });
+}
+
+/**
+ * The leader report. The access check runs on every request, from one query without the stored JSON; the
+ * rendered body is cached by everything it is rendered from (see reportCacheKey), while the layout (the
+ * viewer's name and navigation) and the CSRF token are rendered per request. A page with a notice (just
+ * released, or a refused release) is rendered in full and not cached.
+ */
+async function renderReport(
+  deps: ReportRouteDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  subjectId: string,
+  refusal: LeaderReportInput['notice'],
+) {
+  const viewer = signedIn(request);
+  const { facts, access } = await subjectReportFacts(deps.db, viewer, subjectId);
+  const releasable = canRelease(viewer, facts);
+  const notice =
+    refusal ??
+    ((request.query as { released?: string }).released !== undefined && facts.released_version !== null
+      ? {
+          kind: 'success' as const,
+          text: `Version ${facts.released_version} is released to ${facts.leader_name}.`,
+        }
+      : null);
+  const cache = notice ? undefined : deps.cache;
+  if (!cache)
+    return page(request, reply, 'report.hbs', {
+      ...(await buildReportView(deps, facts, access, releasable, notice)),
+    });
+
+  const key = reportCacheKey(facts, access, releasable);
+  let body = cache.get(key);
+  if (!body) {
+    const view = await buildReportView(deps, facts, access, releasable, null);
+    body = (await renderBody(reply, 'report.hbs', { ...view })) ?? undefined;
+    if (!body) return page(request, reply, 'report.hbs', { ...view });
+    cache.set(key, body);
+  }
+  return pageAround(request, reply, body);
 }
 
 /** The leader report, its release, the leader's home and the coach's home. */
