@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { resultRepository, sessionRepository, type Database } from '@panorama/db';
 import { newToken, tokenMac } from '@panorama/domain';
-import { buildReportApp } from '@panorama/report';
+import { buildReportApp, type ReportAppDeps } from '@panorama/report';
 import { createHandlers, createWorkerLogger } from '@panorama/worker';
 import { DEMO_SLUG, seedDemo } from '../../infra/demo/seed.ts';
 import { keys, SURVEY_URL, TEST_SECRET } from './scenario.ts';
@@ -79,9 +79,10 @@ export async function signedInClient(app: FastifyInstance, db: Kysely<Database>,
   return browser;
 }
 
-/** The report app as the tests build it: no Redis, silent logs. */
-export function reportApp(db: Kysely<Database>) {
+/** The report app as the tests build it: no Redis, silent logs; `reportCache` as in ReportAppDeps. */
+export function reportApp(db: Kysely<Database>, options: Pick<ReportAppDeps, 'reportCache'> = {}) {
   return buildReportApp({
+    ...options,
     db,
     keys,
     config: {
