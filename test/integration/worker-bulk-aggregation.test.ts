@@ -105,6 +105,13 @@ async function seed(db: Db) {
     }
     subjects.push(pair);
   }
+  // Ratings of item ids no instrument has, which the bulk read cannot take back from its digest string
+  // (scoring ignores them, the digest includes them): one with ',' and '=', one that is `__proto__`.
+  await sql`
+    insert into response_ratings (response_id, item_id, competency_id, value)
+    select id, x.item, 'communication', x.value
+    from (select id from responses where subject_id = ${subjects[1]!.baseline} order by id limit 2) r,
+         (values ('odd,item=1', 3), ('__proto__', null::int)) as x(item, value)`.execute(db);
   return {
     instrument,
     programmeId: programme.id,
@@ -208,12 +215,8 @@ describe('worker: aggregating a whole cycle at once', () => {
     expect(fromCycle).toHaveLength(2 * LEADERS);
 
     for (const row of fromCycle) {
-      const expected = buildProfile({
-        instrument,
-        responses: await rawResponses(t.db, row.subject_id),
-        rules: RULES,
-        seed: row.subject_id,
-      });
+      const raw = await rawResponses(t.db, row.subject_id);
+      const expected = buildProfile({ instrument, responses: raw, rules: RULES, seed: row.subject_id });
       // Byte-equal once both go through jsonb (which orders keys and spaces its text its own way).
       const normalised = await sql<{
         text: string;
@@ -222,8 +225,13 @@ describe('worker: aggregating a whole cycle at once', () => {
       // The bulk digest is the single-subject digest (versions stored before this path stay up to date).
       const [sources] = await resultRepository.sourcesOf(t.db, [row.subject_id]);
       expect(sources!.digest).toBe((await resultRepository.profileSourceDigest(t.db, row.subject_id)).digest);
+      // The bulk read gives back exactly the stored rows, odd item ids included, in id order.
+      expect(sources!.responses).toEqual(raw.sort((a, b) => (a.id < b.id ? -1 : 1)));
     }
     // The data covers the cases it is meant to: suppressed, merged and partial-answer groups.
+    const odd = (await resultRepository.sourcesOf(t.db, [seeded.subjects[1]!.baseline]))[0]!.responses;
+    expect(odd.filter((r) => Object.hasOwn(r.ratings, 'odd,item=1'))).toHaveLength(2);
+    expect(odd.filter((r) => Object.hasOwn(r.ratings, '__proto__'))).toHaveLength(2);
     const all = fromCycle.map((r) => r.data).join('\n');
     expect(all).toContain('"reason": "fewer_than_k"');
     expect(all).toContain('"reason": "partial_answers"');

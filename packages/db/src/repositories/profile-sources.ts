@@ -33,6 +33,46 @@ export interface NewProfileVersion {
   data: string;
 }
 
+/** One response of `sourcesOf`, with its parts of the digest string. */
+interface SourceRow {
+  subject_id: string;
+  id: string;
+  relationship: Relationship;
+  /** `item=value,...` in item id order (`na` for N/A); null without ratings. */
+  ratings: string | null;
+  /** Number of ratings. */
+  n: number | null;
+  comments_digest: string | null;
+  comments: Record<string, string> | null;
+}
+
+/**
+ * The ratings of a digest string `item=value,...` (values are whole numbers or `na`), or null when the string
+ * cannot be read back for certain: it must split into exactly `count` parts with one '=' each, which fails
+ * whenever an item id holds ',' or '=' (instrument item ids never do), and no id may be `__proto__`.
+ */
+export function parseRatings(
+  text: string | null,
+  count: number | null,
+): Record<string, number | null> | null {
+  const ratings: Record<string, number | null> = {};
+  if (text === null) return count ? null : ratings;
+  const parts = text.split(',');
+  if (parts.length !== count) return null;
+  for (const part of parts) {
+    const at = part.indexOf('=');
+    if (at < 0 || part.indexOf('=', at + 1) >= 0) return null;
+    const itemId = part.slice(0, at);
+    // Plain assignment would set the prototype instead of a key.
+    if (itemId === '__proto__') return null;
+    const value = part.slice(at + 1);
+    ratings[itemId] = value === 'na' ? null : Number(value);
+  }
+  return ratings;
+}
+
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 // SHA-256 of the empty string: the digest of a subject without responses (string_agg over no rows).
 const EMPTY_DIGEST = createHash('sha256').update('').digest('hex');
 
@@ -81,51 +121,79 @@ export const profileSourceRepository = {
 
   /**
    * The responses of each subject (in id order, the order scoring sorts them in) with the source digest,
-   * in one query. The digest is computed by the same SQL as `resultRepository.profileSourceDigest`, so a
+   * in one query. The digest is the one `resultRepository.profileSourceDigest` computes in SQL, so a
    * profile stored from here is recognised as up to date by the single-subject path, and the other way
-   * round. Subjects without responses are included, with none.
+   * round: Postgres builds each response's part of the digest string (ratings and comments in its own
+   * collation order, comment bodies by their MD5) and this process joins them and takes the SHA-256, which
+   * is cheaper than aggregating per subject and building JSON in SQL. The ratings are read back from the
+   * same string (`item=value,...`, `na` for N/A). Subjects without responses are included, with none.
    */
   async sourcesOf(db: Db, subjectIds: readonly string[]): Promise<ProfileSources[]> {
     if (subjectIds.length === 0) return [];
-    const result = await sql<{
-      subject_id: string;
-      digest: string;
-      responses: {
-        id: string;
-        relationship: Relationship;
-        ratings: Record<string, number | null> | null;
-        comments: Record<string, string> | null;
-      }[];
-    }>`
-      select r.subject_id,
-             encode(sha256(convert_to(string_agg(
-               r.id::text || ':' || r.relationship || ':' || coalesce(rt.digest, '') || ':' || coalesce(cm.digest, ''),
-               '|' order by r.id), 'UTF8')), 'hex') as digest,
-             json_agg(json_build_object('id', r.id, 'relationship', r.relationship, 'ratings', rt.ratings,
-                                        'comments', cm.comments) order by r.id) as responses
+    const result = await sql<SourceRow>`
+      select r.subject_id, r.id, r.relationship, rt.digest as ratings, rt.n, cm.digest as comments_digest,
+             cm.comments
       from responses r
       left join lateral (
         select string_agg(item_id || '=' || coalesce(value::text, 'na'), ',' order by item_id) as digest,
-               json_object_agg(item_id, value) as ratings
+               count(*)::int as n
         from response_ratings where response_id = r.id) rt on true
       left join lateral (
         select string_agg(question_id || '=' || md5(body), ',' order by question_id) as digest,
                json_object_agg(question_id, body) as comments
         from response_comments where response_id = r.id) cm on true
-      where r.subject_id = any(${[...subjectIds]}::uuid[])
-      group by r.subject_id`.execute(db);
-    const bySubject = new Map(result.rows.map((row) => [row.subject_id, row]));
+      where r.subject_id = any(${[...subjectIds]}::uuid[])`.execute(db);
+    // Ordered here rather than in SQL, where sorting the wide rows would spill to disk. Text order of
+    // (lowercase) uuids is Postgres' uuid order, the order of the digest.
+    const bySubject = new Map<string, SourceRow[]>();
+    for (const row of result.rows) {
+      const rows = bySubject.get(row.subject_id);
+      if (rows) rows.push(row);
+      else bySubject.set(row.subject_id, [row]);
+    }
+    for (const rows of bySubject.values()) rows.sort(byId);
+    const ratingsOf = new Map<string, Record<string, number | null>>();
+    const unreadable: string[] = [];
+    for (const row of result.rows) {
+      const ratings = parseRatings(row.ratings, row.n);
+      if (ratings) ratingsOf.set(row.id, ratings);
+      else unreadable.push(row.id);
+    }
+    // Ratings whose string cannot be read back for certain (an item id with ',' or '=') are read as rows.
+    if (unreadable.length > 0) {
+      const rows = await db
+        .selectFrom('response_ratings')
+        .select(['response_id', 'item_id', 'value'])
+        .where('response_id', 'in', unreadable)
+        .execute();
+      for (const row of rows) {
+        const ratings = ratingsOf.get(row.response_id) ?? {};
+        Object.defineProperty(ratings, row.item_id, {
+          value: row.value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+        ratingsOf.set(row.response_id, ratings);
+      }
+    }
     return subjectIds.map((subjectId) => {
-      const row = bySubject.get(subjectId);
-      if (!row) return { subjectId, digest: EMPTY_DIGEST, responses: [] };
+      const rows = bySubject.get(subjectId);
+      if (!rows) return { subjectId, digest: EMPTY_DIGEST, responses: [] };
+      const digest = createHash('sha256');
+      rows.forEach((row, i) => {
+        digest.update(
+          `${i > 0 ? '|' : ''}${row.id}:${row.relationship}:${row.ratings ?? ''}:${row.comments_digest ?? ''}`,
+        );
+      });
       return {
         subjectId,
-        digest: row.digest,
-        responses: row.responses.map((r) => ({
-          id: r.id,
-          relationship: r.relationship,
-          ratings: r.ratings ?? {},
-          comments: r.comments ?? {},
+        digest: digest.digest('hex'),
+        responses: rows.map((row) => ({
+          id: row.id,
+          relationship: row.relationship,
+          ratings: ratingsOf.get(row.id) ?? {},
+          comments: row.comments ?? {},
         })),
       };
     });
