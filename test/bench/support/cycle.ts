@@ -32,7 +32,9 @@ export interface GeneratedCycle {
  * A programme whose baseline cycle (and optionally a follow-up) holds `leaders` leaders with 12 responses
  * each, generated in Postgres from hashes so every run gets the same data: 5% "can't say" spread at random
  * (so some raters answer only part of a competency), leader-level leanings, and a comment on one response
- * in three. The same shape as the responses the survey service stores.
+ * in three. The same shape as the responses the survey service stores, and laid out as it stores them: a
+ * response's ratings are inserted together (one statement per submission), so they share a page or two,
+ * while responses of different leaders are interleaved (response ids are random).
  */
 export async function generateCycle(
   db: Db,
@@ -86,8 +88,10 @@ export async function generateCycle(
                          + (abs(hashtext(r.subject_id::text || i.competency)::bigint) % 3)
              end
       from responses r,
-           unnest(${items.map((i) => i.item)}::text[], ${items.map((i) => i.competency)}::text[]) as i(item, competency)
-      where r.cycle_id = ${c.id}`.execute(db);
+           unnest(${items.map((i) => i.item)}::text[], ${items.map((i) => i.competency)}::text[])
+             with ordinality as i(item, competency, n)
+      where r.cycle_id = ${c.id}
+      order by r.id, i.n`.execute(db);
     await sql`
       insert into response_comments (response_id, question_id, body)
       select r.id, ${question}, 'Comment ' || left(md5(r.id::text), 12) || ' on how they lead the team'
