@@ -54,6 +54,8 @@ export interface OpenedSurvey {
   closesAt: Date;
   instrument: Instrument;
   perspective: 'self' | 'rater';
+  /** The link's saved answers when it was opened (empty when there are none). */
+  draft: Answers;
 }
 
 export type SurveyService = ReturnType<typeof createSurveyService>;
@@ -95,12 +97,12 @@ export function createSurveyService(deps: SurveyServiceDeps) {
   /** Resolves a token to its survey, or throws LinkUnusableError for every kind of unusable link. */
   async function open(token: string, now = new Date()): Promise<OpenedSurvey> {
     if (!TOKEN_PATTERN.test(token)) throw new LinkUnusableError();
-    // The spent-token check runs for every well-formed token, found or not, so a used link costs the same
-    // queries as one that never existed.
-    const [row, spent] = await Promise.all([
-      rosterRepository.findByTokenHash(db, tokenMac(keys.invitation, token)),
-      responseRepository.isSpent(db, tokenMac(keys.spent, token)),
-    ]);
+    // One query whether or not the link exists, was used or has a draft.
+    const row = await rosterRepository.openLink(db, {
+      tokenHash: tokenMac(keys.invitation, token),
+      spentMac: tokenMac(keys.spent, token),
+      draftMac: tokenMac(keys.draft, token),
+    });
     if (
       !row ||
       row.expires_at.getTime() <= now.getTime() ||
@@ -108,7 +110,7 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       row.cycle_status !== 'open' ||
       !['pending', 'sent'].includes(row.status) ||
       row.completion_pending !== null ||
-      spent ||
+      row.spent ||
       (await completionPending(row.id))
     ) {
       throw new LinkUnusableError();
@@ -122,11 +124,11 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       closesAt: row.closes_at,
       instrument: await instrument(row.instrument_id, row.instrument_version),
       perspective: row.relationship === 'self' ? 'self' : 'rater',
+      draft: unsealDraft(token, row.draft),
     };
   }
 
-  async function loadDraft(token: string): Promise<Answers> {
-    const sealed = await responseRepository.loadDraft(db, tokenMac(keys.draft, token));
+  function unsealDraft(token: string, sealed: Buffer | null | undefined): Answers {
     if (!sealed) return { ratings: {}, comments: {} };
     try {
       return JSON.parse(openDraft(keys, token, sealed)) as Answers;
@@ -134,6 +136,10 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       // A draft sealed under an older secret cannot be read; starting afresh beats failing.
       return { ratings: {}, comments: {} };
     }
+  }
+
+  async function loadDraft(token: string): Promise<Answers> {
+    return unsealDraft(token, await responseRepository.loadDraft(db, tokenMac(keys.draft, token)));
   }
 
   /**
@@ -176,7 +182,7 @@ export function createSurveyService(deps: SurveyServiceDeps) {
     const itemCompetency = new Map(
       survey.instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, c.id] as const)),
     );
-    await responseRepository.submit(db, {
+    const stored = await responseRepository.submit(db, {
       spentMac: tokenMac(keys.spent, token),
       draftMac: tokenMac(keys.draft, token),
       response: {
@@ -189,7 +195,10 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       jobs: [planJob('aggregate-subject', { subjectId: survey.subjectId })],
     });
     await queueCompletion(survey.invitationId);
-    await pushJobs();
+    // When Redis is down the rows stay in the job outbox and the worker's sweeper enqueues them later.
+    await outboxRepository.pushWritten(db, deps.producer?.add, stored.jobs, (error) =>
+      deps.onEnqueueError?.(error),
+    );
   }
 
   /**

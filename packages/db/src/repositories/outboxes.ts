@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../schema.ts';
+import type { JobToEnqueue } from './responses.ts';
 
 type Db = Kysely<Database>;
 
@@ -103,6 +104,37 @@ export const outboxRepository = {
       if (pushed.length > 0) await trx.deleteFrom('job_outbox').where('id', 'in', pushed).execute();
       return pushed.length;
     });
+  },
+
+  /**
+   * Pushes jobs whose outbox rows the caller just wrote, then deletes those rows: the cheap path right after
+   * a commit, with no scan and no lock. A failed push leaves its row for the sweeper (`drainJobs`); a crash
+   * between the push and the delete makes the sweeper push it again, which a coalescing job id absorbs.
+   */
+  async pushWritten(
+    db: Db,
+    push: ((job: JobToEnqueue) => Promise<void>) | undefined,
+    jobs: readonly (JobToEnqueue & { outboxId: string })[],
+    onError: (error: unknown) => void,
+  ): Promise<void> {
+    if (!push || jobs.length === 0) return;
+    const pushed: string[] = [];
+    for (const job of jobs) {
+      try {
+        await push({ queue: job.queue, name: job.name, jobId: job.jobId, data: job.data });
+        pushed.push(job.outboxId);
+      } catch (error) {
+        onError(error);
+        break;
+      }
+    }
+    if (pushed.length > 0) {
+      try {
+        await db.deleteFrom('job_outbox').where('id', 'in', pushed).execute();
+      } catch (error) {
+        onError(error);
+      }
+    }
   },
 
   /** `drainJobs`, for callers that must not fail when Redis is down: the sweeper retries later. */

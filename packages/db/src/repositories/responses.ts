@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { ConflictError } from '@panorama/domain';
 import type { Database, Relationship } from '../schema.ts';
-import { outboxRepository } from './outboxes.ts';
 
 type Db = Kysely<Database>;
 
@@ -31,8 +30,10 @@ export class AlreadySubmittedError extends ConflictError {
 export const responseRepository = {
   /**
    * Stores a response atomically with the spent-token record (so a token yields exactly one response) and
-   * the jobs it makes necessary (so a Redis outage delays aggregation but never loses it). The response row
-   * holds a fresh random id and nothing that points at the invitation or the rater.
+   * the jobs it makes necessary (so a Redis outage delays aggregation but never loses it), and deletes the
+   * link's draft. The response row holds a fresh random id and nothing that points at the invitation or the
+   * rater. One statement (data-modifying CTEs, all gated on the token not being spent yet), so one round trip
+   * and atomic on its own. Returns the response id and the job outbox rows it wrote, for the caller to push.
    */
   async submit(
     db: Db,
@@ -43,39 +44,55 @@ export const responseRepository = {
       itemCompetency: Map<string, string>;
       jobs: JobToEnqueue[];
     },
-  ): Promise<string> {
-    return db.transaction().execute(async (trx) => {
-      const spent = await trx
-        .insertInto('spent_tokens')
-        .values({ token_mac: input.spentMac })
-        .onConflict((oc) => oc.doNothing())
-        .executeTakeFirst();
-      if ((spent.numInsertedOrUpdatedRows ?? 0n) === 0n) throw new AlreadySubmittedError();
-
-      const id = randomUUID();
-      const r = input.response;
-      await trx
-        .insertInto('responses')
-        .values({ id, cycle_id: r.cycleId, subject_id: r.subjectId, relationship: r.relationship })
-        .execute();
-      const ratings = Object.entries(r.ratings).map(([itemId, value]) => ({
-        response_id: id,
-        item_id: itemId,
-        competency_id: input.itemCompetency.get(itemId) ?? '',
-        value,
-      }));
-      if (ratings.length > 0) await trx.insertInto('response_ratings').values(ratings).execute();
-      const comments = Object.entries(r.comments).map(([questionId, body]) => ({
-        response_id: id,
-        question_id: questionId,
-        body,
-      }));
-      if (comments.length > 0) await trx.insertInto('response_comments').values(comments).execute();
-      await outboxRepository.queueJobs(trx, input.jobs);
-      if (input.draftMac)
-        await trx.deleteFrom('response_drafts').where('draft_mac', '=', input.draftMac).execute();
-      return id;
+  ): Promise<{ id: string; jobs: (JobToEnqueue & { outboxId: string })[] }> {
+    const id = randomUUID();
+    const r = input.response;
+    const ratings = Object.entries(r.ratings);
+    const comments = Object.entries(r.comments);
+    const { rows } = await sql<{ spent: boolean; jobs: { id: string; queue: string; jobId: string }[] }>`
+      with spent as (
+        insert into spent_tokens (token_mac) values (${input.spentMac})
+        on conflict do nothing returning token_mac
+      ), response as (
+        insert into responses (id, cycle_id, subject_id, relationship)
+        select ${id}::uuid, ${r.cycleId}::uuid, ${r.subjectId}::uuid, ${r.relationship} from spent
+        returning id
+      ), ratings as (
+        insert into response_ratings (response_id, item_id, competency_id, value)
+        select response.id, u.item_id, u.competency_id, u.value
+        from response, unnest(${ratings.map(([itemId]) => itemId)}::text[],
+                              ${ratings.map(([itemId]) => input.itemCompetency.get(itemId) ?? '')}::text[],
+                              ${ratings.map(([, value]) => value)}::smallint[])
+                       as u(item_id, competency_id, value)
+      ), comments as (
+        insert into response_comments (response_id, question_id, body)
+        select response.id, u.question_id, u.body
+        from response, unnest(${comments.map(([questionId]) => questionId)}::text[],
+                              ${comments.map(([, body]) => body)}::text[]) as u(question_id, body)
+      ), jobs as (
+        insert into job_outbox (queue, name, job_id, data)
+        select u.queue, u.name, u.job_id, u.data
+        from spent, unnest(${input.jobs.map((j) => j.queue)}::text[], ${input.jobs.map((j) => j.name)}::text[],
+                           ${input.jobs.map((j) => j.jobId)}::text[],
+                           ${input.jobs.map((j) => JSON.stringify(j.data))}::jsonb[])
+                    as u(queue, name, job_id, data)
+        returning id, queue, job_id
+      ), draft as (
+        delete from response_drafts
+        where draft_mac = ${input.draftMac ?? null}::bytea and exists (select 1 from spent)
+      )
+      select exists (select 1 from spent) as spent,
+             coalesce((select json_agg(json_build_object('id', id, 'queue', queue, 'jobId', job_id)) from jobs),
+                      '[]') as jobs`.execute(db);
+    const row = rows[0]!;
+    if (!row.spent) throw new AlreadySubmittedError();
+    // Matched by queue and job id: two entries with the same pair are the same job, so either row serves.
+    const jobs = input.jobs.map((job) => {
+      const stored = row.jobs.find((j) => j.queue === job.queue && j.jobId === job.jobId);
+      if (!stored) throw new Error(`the job outbox row of ${job.queue}/${job.jobId} was not written`);
+      return { ...job, outboxId: stored.id };
     });
+    return { id, jobs };
   },
 
   /**

@@ -112,7 +112,11 @@ export const rosterRepository = {
   },
 
   /** Looks up a live invitation by its token's MAC, with what the form needs. */
-  async findByTokenHash(db: Db, tokenHash: Buffer) {
+  /**
+   * A survey link with everything opening it needs, in one query: the invitation and its cycle, whether the
+   * token was spent (by its spent MAC) and the sealed draft (by its draft MAC), if any.
+   */
+  async openLink(db: Db, macs: { tokenHash: Buffer; spentMac: Buffer; draftMac: Buffer }) {
     return db
       .selectFrom('invitation_links')
       .innerJoin('invitations', 'invitations.id', 'invitation_links.invitation_id')
@@ -133,8 +137,12 @@ export const rosterRepository = {
         'cycles.instrument_id',
         'cycles.instrument_version',
         'leader.name as leader_name',
+        sql<boolean>`exists (select 1 from spent_tokens where token_mac = ${macs.spentMac})`.as('spent'),
+        sql<Buffer | null>`(select ciphertext from response_drafts where draft_mac = ${macs.draftMac})`.as(
+          'draft',
+        ),
       ])
-      .where('invitation_links.token_hash', '=', tokenHash)
+      .where('invitation_links.token_hash', '=', macs.tokenHash)
       .executeTakeFirst();
   },
 

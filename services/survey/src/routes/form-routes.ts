@@ -8,7 +8,7 @@ import { formPageView, stepHref, type FieldProblem, type FormFields } from '../v
 import { formSteps, resumeStep, stepAt, type FormStep } from '../view-models/form-steps.ts';
 
 export interface FormRoutesDeps {
-  service: Pick<SurveyService, 'open' | 'loadDraft' | 'saveDraft' | 'submit'>;
+  service: Pick<SurveyService, 'open' | 'saveDraft' | 'submit'>;
   locale: Locale;
   limits: RateLimits;
   limitPerLink: ReturnType<typeof linkLimiter>;
@@ -68,7 +68,7 @@ export async function formRoutes(app: FastifyInstance, deps: FormRoutesDeps): Pr
   app.get<{ Params: TokenParams }>('/s/:token', reads, async (request, reply) => {
     const { token } = request.params;
     const survey = await service.open(token);
-    const answers = await service.loadDraft(token);
+    const answers = survey.draft;
     const steps = formSteps(survey.instrument);
     return render(reply, { survey, steps, step: resumeStep(steps, answers), token, answers });
   });
@@ -79,7 +79,7 @@ export async function formRoutes(app: FastifyInstance, deps: FormRoutesDeps): Pr
     const steps = formSteps(survey.instrument);
     const step = stepAt(steps, request.params.step);
     if (!step) return reply.redirect(`/s/${token}`, 303);
-    return render(reply, { survey, steps, step, token, answers: await service.loadDraft(token) });
+    return render(reply, { survey, steps, step, token, answers: survey.draft });
   });
 
   app.post<{ Params: StepParams; Body: FormFields }>('/s/:token/:step', writes, async (request, reply) => {
@@ -102,7 +102,7 @@ export async function formRoutes(app: FastifyInstance, deps: FormRoutesDeps): Pr
       });
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      const answers = await service.loadDraft(token);
+      const answers = survey.draft;
       reply.code(400);
       return render(reply, { survey, steps, step, token, answers, posted: fields, problems: error.problems });
     }
@@ -110,7 +110,7 @@ export async function formRoutes(app: FastifyInstance, deps: FormRoutesDeps): Pr
     if (action.kind === 'submit') {
       // The draft is written only if the submission fails: a request that loses a double-submit race must
       // not leave a draft behind for a link that is already spent.
-      const answers = mergeAnswers(await service.loadDraft(token), page, scope);
+      const answers = mergeAnswers(survey.draft, page, scope);
       try {
         await service.submit(token, survey, answers);
       } catch (error) {
