@@ -1,10 +1,9 @@
 import { sql } from 'kysely';
 import type { Db } from '@panorama/db';
-import type { Answers, Instrument } from '@panorama/domain';
+import { newToken, sealDraft, tokenMac, type Answers, type Instrument } from '@panorama/domain';
 import { openCycle } from '@panorama/report';
-import { createSurveyService } from '../../../services/survey/src/survey-service.ts';
 import { formSteps } from '../../../services/survey/src/view-models/form-steps.ts';
-import { createProgramme, keys, linksFromOutbox } from '../../support/scenario.ts';
+import { createProgramme, keys } from '../../support/scenario.ts';
 
 export interface RaterLink {
   token: string;
@@ -23,9 +22,10 @@ export interface PreparedLinks {
 }
 
 /**
- * A cycle opened the way an admin opens one (links sealed into the email outbox, then taken from it as a
- * rater's inbox would), with `leaders` leaders and `raters` peers each, and a draft holding every rating
- * for each link, so that one POST of the final step submits a complete response.
+ * A cycle opened through the admin's `openCycle` with `leaders` leaders and `raters` peers each, then one
+ * link per invitation minted here in bulk (the same `newToken` and MAC the cycle's emails use, without
+ * rendering tens of thousands of emails), and a draft holding every rating for each link, sealed as the
+ * survey service seals it, so that one POST of the final step submits a complete response.
  */
 export async function prepareLinks(
   db: Db,
@@ -47,43 +47,61 @@ export async function prepareLinks(
     insert into people (organisation_id, email, name)
     select ${organisation.id}, 'rater' || g || '.' || r || '@ingest.test', 'Rater ' || g || '.' || r
     from generate_series(1, ${options.leaders}) g, generate_series(1, ${options.raters}) r`.execute(db);
+  // Already 'sent', so opening the cycle mails nobody; the links are minted below. Raters are paired with
+  // leaders by position (an equi-join the planner hashes, however fresh the statistics).
   await sql`
-    insert into invitations (subject_id, rater_id, relationship, status)
-    select s.id, p.id, 'peer', 'pending'
-    from subjects s join people l on l.id = s.leader_id
-    join people p on p.email like 'rater' || substring(l.email from 'leader(\\d+)@') || '.%'
-    where s.cycle_id = ${baseline.id}`.execute(db);
-
-  await openCycle({ db, keys, surveyBaseUrl: 'http://127.0.0.1' }, baseline.id);
-  const subjectByLeader = new Map(
-    (
-      await db
-        .selectFrom('subjects')
-        .innerJoin('people', 'people.id', 'subjects.leader_id')
-        .select(['subjects.id', 'people.name'])
-        .where('subjects.cycle_id', '=', baseline.id)
-        .execute()
-    ).map((r) => [r.name, r.id]),
+    insert into invitations (subject_id, rater_id, relationship, status, sent_at)
+    select s.id, p.id, 'peer', 'sent', now()
+    from (select subjects.id, row_number() over (order by subjects.id) as n
+          from subjects where cycle_id = ${baseline.id}) s
+    join (select people.id, (row_number() over (order by people.id) - 1) / ${options.raters} + 1 as n
+          from people where organisation_id = ${organisation.id} and email like 'rater%') p on p.n = s.n`.execute(
+    db,
   );
-  const links = (await linksFromOutbox(db)).map((l) => ({
-    token: l.token,
-    subjectId: subjectByLeader.get(l.leaderName)!,
-  }));
+  await openCycle({ db, keys, surveyBaseUrl: 'http://127.0.0.1' }, baseline.id);
 
-  const service = createSurveyService({ db, keys });
+  const invitations = await db
+    .selectFrom('invitations')
+    .innerJoin('subjects', 'subjects.id', 'invitations.subject_id')
+    .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+    .select(['invitations.id', 'invitations.subject_id', 'cycles.closes_at'])
+    .where('subjects.cycle_id', '=', baseline.id)
+    .orderBy('invitations.id')
+    .execute();
   const items = instrument.competencies.flatMap((c) => c.items.map((i) => i.id));
-  let n = 0;
-  const drafts = links.map((link) => {
-    n += 1;
-    const answers: Answers = {
-      ratings: Object.fromEntries(
-        items.map((id, i) => [id, (n + i) % 17 === 0 ? null : 1 + ((n * 7 + i) % 5)]),
-      ),
-      comments: {},
-    };
-    return () => service.saveDraft(link.token, answers);
-  });
-  for (let i = 0; i < drafts.length; i += 50) await Promise.all(drafts.slice(i, i + 50).map((f) => f()));
+  const links: RaterLink[] = [];
+  for (let start = 0; start < invitations.length; start += 2_000) {
+    const chunk = invitations.slice(start, start + 2_000).map((invitation, j) => {
+      const n = start + j + 1;
+      const token = newToken();
+      const answers: Answers = {
+        ratings: Object.fromEntries(
+          items.map((id, i) => [id, (n + i) % 17 === 0 ? null : 1 + ((n * 7 + i) % 5)]),
+        ),
+        comments: {},
+      };
+      links.push({ token, subjectId: invitation.subject_id });
+      return {
+        link: {
+          token_hash: tokenMac(keys.invitation, token),
+          invitation_id: invitation.id,
+          expires_at: invitation.closes_at,
+        },
+        draft: {
+          draft_mac: tokenMac(keys.draft, token),
+          ciphertext: sealDraft(keys, token, JSON.stringify(answers)),
+        },
+      };
+    });
+    await db
+      .insertInto('invitation_links')
+      .values(chunk.map((c) => c.link))
+      .execute();
+    await db
+      .insertInto('response_drafts')
+      .values(chunk.map((c) => c.draft))
+      .execute();
+  }
 
   const steps = formSteps(instrument);
   const final = steps[steps.length - 1]!;
