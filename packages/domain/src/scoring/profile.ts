@@ -106,6 +106,12 @@ const TOP_COUNT = 5;
 
 const compareIds = (a: ScoringResponse, b: ScoringResponse) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
+/** Whether two responses share an id; `responses` sorted by id. */
+function hasDuplicateIds(responses: readonly ScoringResponse[]): boolean {
+  for (let r = 1; r < responses.length; r += 1) if (responses[r]!.id === responses[r - 1]!.id) return true;
+  return false;
+}
+
 /** One quantity's entries and publication plan. */
 export interface PlannedMeasure {
   id: string;
@@ -128,12 +134,13 @@ export function planProfile(
   instrument: ScoringInstrument,
   responses: readonly ScoringResponse[],
   rules: AnonymityRules,
+  ratings: readonly MeasureEntry[][][] = ratingEntries(instrument, responses),
 ): PlannedCompetency[] {
-  return instrument.competencies.map((competency) => {
+  return instrument.competencies.map((competency, c) => {
     const itemIds = competency.items.map((item) => item.id);
-    // Each rating is looked up once: entries per item, then the competency scores and the answer patterns
-    // partialAnswerBlocks needs are derived from them.
-    const itemEntries = itemIds.map((itemId) => itemMeasureEntries(responses, itemId));
+    // Each rating is looked up once (ratingEntries); the competency scores and the answer patterns
+    // partialAnswerBlocks needs are derived from the item entries.
+    const itemEntries = ratings[c]!;
     const answered: boolean[][] = new Array(responses.length);
     const entries: MeasureEntry[] = new Array(responses.length);
     for (let r = 0; r < responses.length; r += 1) {
@@ -159,6 +166,29 @@ export function planProfile(
     });
     return { id: competency.id, entries, plan, items };
   });
+}
+
+/** Per competency and item (instrument order), every response's rating of the item, in response order. */
+function ratingEntries(
+  instrument: ScoringInstrument,
+  responses: readonly ScoringResponse[],
+): MeasureEntry[][][] {
+  return instrument.competencies.map((competency) =>
+    competency.items.map((item) => itemMeasureEntries(responses, item.id)),
+  );
+}
+
+/** Whether every rating is a whole number on the scale (assertValidResponses' check, on the entries). */
+function ratingsOnScale(ratings: readonly MeasureEntry[][][], scale: { min: number; max: number }): boolean {
+  for (const competency of ratings) {
+    for (const item of competency) {
+      for (const { value } of item) {
+        if (value !== null && !(Number.isInteger(value) && value >= scale.min && value <= scale.max))
+          return false;
+      }
+    }
+  }
+  return true;
 }
 
 /** Every response's rating of one item (answeredRating, choseNotApplicable), in response order. */
@@ -298,29 +328,36 @@ function selfOtherPairs(entries: readonly { id: string; groups: GroupResults }[]
 export function buildProfile(input: BuildProfileInput): Profile {
   const rules = validateAnonymityRules(input.rules);
   const { instrument } = input;
-  assertValidResponses(instrument, input.responses);
   // Sorted by id so that floating-point sums, and hence the output, do not depend on input order.
   const responses = [...input.responses].sort(compareIds);
   const scale = { min: instrument.scale.min, max: instrument.scale.max };
   const scalePoints = scale.max - scale.min + 1;
+  // assertValidResponses' checks on the ratings as scoring reads them (each looked up once); when one
+  // fails, assertValidResponses itself throws, with its message.
+  const ratings = ratingEntries(instrument, responses);
+  if (!ratingsOnScale(ratings, scale) || hasDuplicateIds(responses)) {
+    assertValidResponses(instrument, input.responses);
+  }
 
-  const competencies: CompetencyProfile[] = planProfile(instrument, responses, rules).map((planned, c) => {
-    const items: ItemProfile[] = planned.items.map(({ id, plan, entries }) => ({
-      id,
-      groups: publish(plan, entries, scale, 'item'),
-    }));
-    const groups = publish(planned.plan, planned.entries, scale, 'competency');
-    const agreement = {} as Record<AgreementGroup, GroupAgreement | null>;
-    for (const group of AGREEMENT_GROUPS)
-      agreement[group] = groupAgreement(groups, items, group, scalePoints);
-    return {
-      id: planned.id,
-      title: instrument.competencies[c]?.title ?? planned.id,
-      groups,
-      items,
-      agreement,
-    };
-  });
+  const competencies: CompetencyProfile[] = planProfile(instrument, responses, rules, ratings).map(
+    (planned, c) => {
+      const items: ItemProfile[] = planned.items.map(({ id, plan, entries }) => ({
+        id,
+        groups: publish(plan, entries, scale, 'item'),
+      }));
+      const groups = publish(planned.plan, planned.entries, scale, 'competency');
+      const agreement = {} as Record<AgreementGroup, GroupAgreement | null>;
+      for (const group of AGREEMENT_GROUPS)
+        agreement[group] = groupAgreement(groups, items, group, scalePoints);
+      return {
+        id: planned.id,
+        title: instrument.competencies[c]?.title ?? planned.id,
+        groups,
+        items,
+        agreement,
+      };
+    },
+  );
 
   const participation = {} as Record<Relationship, GroupParticipation>;
   for (const relationship of RELATIONSHIPS) {
