@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, surveyEnv, workerEnv } from './index.ts';
+import { ConfigError, loadConfig, reportEnv, surveyEnv, workerEnv } from './index.ts';
 
 const good = {
   DATABASE_URL: 'postgres://u:p@localhost:5432/db',
@@ -34,6 +34,12 @@ describe('loadConfig', () => {
     expect(message).toMatch(/REDIS_URL: required/);
     expect(message).toMatch(/ANONYMITY_K: must be at least 3/);
     expect(message.startsWith('worker: invalid configuration')).toBe(true);
+  });
+
+  it('sizes the report render cache: 64 MiB by default, 0 turns it off, negative is refused', () => {
+    expect(loadConfig(reportEnv, good).REPORT_CACHE_MB).toBe(64);
+    expect(loadConfig(reportEnv, { ...good, REPORT_CACHE_MB: '0' }).REPORT_CACHE_MB).toBe(0);
+    expect(() => loadConfig(reportEnv, { ...good, REPORT_CACHE_MB: '-1' })).toThrow(/REPORT_CACHE_MB/);
   });
 
   it('treats empty strings as unset', () => {

@@ -88,6 +88,8 @@ export const reportEnv = z.object({
     .min(1)
     .max(24 * 30)
     .default(12),
+  /** Memory for rendered leader reports (MiB); 0 turns the cache off. */
+  REPORT_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(64),
 });
 
 export const workerEnv = z.object({
