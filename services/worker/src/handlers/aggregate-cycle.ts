@@ -1,9 +1,13 @@
 import { outboxRepository, resultRepository, type Db } from '@panorama/db';
 import { planJob, type JobContext, type Producer } from '@panorama/jobs';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { anonymityRulesFor, type InstrumentCache } from './instruments.ts';
 import { pushJobOutboxSoon } from './outbox.ts';
 import { computeProfile, profileSourceDigest } from './profile-versions.ts';
+
+/** Profiles built between two turns of the event loop (each takes about a millisecond). */
+const YIELD_EVERY = 20;
 
 export interface AggregateCycleDeps {
   db: Db;
@@ -12,9 +16,12 @@ export interface AggregateCycleDeps {
   anonymityK: number;
   producer: Pick<Producer, 'add'>;
   logger: Pick<Logger, 'warn' | 'error'>;
-  /** Subjects per chunk: one read, one insert and one transaction each (default 250). */
+  /** Subjects per chunk: one read, one insert and one transaction each (default 100). */
   chunkSize?: number;
-  /** Chunks in flight at once, so Postgres reads the next while this process scores one (default 2). */
+  /**
+   * Chunks in flight at once (default 3), so that Postgres reads and stores (most of the work: parsing the
+   * profiles into jsonb and compressing them) while this process scores, on every core.
+   */
   parallel?: number;
 }
 
@@ -34,8 +41,8 @@ export interface AggregateCycleOutcome {
  */
 export function createAggregateCycle(deps: AggregateCycleDeps) {
   const { db } = deps;
-  const chunkSize = deps.chunkSize ?? 250;
-  const parallel = deps.parallel ?? 2;
+  const chunkSize = deps.chunkSize ?? 100;
+  const parallel = deps.parallel ?? 3;
   return async (
     { cycleId }: { cycleId: string },
     context: Pick<JobContext, 'log'>,
@@ -60,7 +67,9 @@ export function createAggregateCycle(deps: AggregateCycleDeps) {
           resultRepository.latestDigests(trx, ids),
         ]);
         const versions = [];
-        for (const source of sources) {
+        for (const [i, source] of sources.entries()) {
+          // Scoring is synchronous: let the other chunk's statements go out (and other jobs run) meanwhile.
+          if (i > 0 && i % YIELD_EVERY === 0) await yieldToEventLoop();
           const sourceDigest = profileSourceDigest(source.digest, pinned, rules);
           const previous = latest.get(source.subjectId);
           if (previous?.source_digest === sourceDigest) continue;
