@@ -1,4 +1,5 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { createHash } from 'node:crypto';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 
@@ -16,11 +17,48 @@ export interface DbOptions {
   applicationName?: string;
 }
 
+/** Marks a statement to be prepared once per connection (see {@link PREPARED}). */
+const PREPARE_MARK = '/* prepared */';
+
+/**
+ * Put first in a hot query of fixed text (`sql` template: at the very start; query builder:
+ * `.modifyFront(PREPARED)`, which puts it right after `select`) to run it as a named server-side prepared
+ * statement: Postgres parses and plans it once per connection instead of on every request. Only for queries
+ * whose text does not vary with their input (an `in (...)` list of varying length would prepare a statement
+ * per length), since each distinct text stays prepared for the life of the connection.
+ */
+export const PREPARED = sql.raw(PREPARE_MARK);
+
+/**
+ * A pg client that sends marked queries as named prepared statements, named by a hash of their text (pg
+ * requires one text per name; the same text always gets the same name, on every connection).
+ */
+class PreparingClient extends pg.Client {
+  override query(...args: unknown[]): never {
+    const [text, values, callback] = args;
+    if (
+      typeof text === 'string' &&
+      callback === undefined &&
+      (values === undefined || Array.isArray(values)) &&
+      text.lastIndexOf(PREPARE_MARK, 16) !== -1
+    ) {
+      const name = `p_${createHash('sha1').update(text).digest('base64url')}`;
+      return (super.query as unknown as (config: pg.QueryConfig) => never)({
+        name,
+        text,
+        values: values as unknown[],
+      });
+    }
+    return (super.query as unknown as (...a: unknown[]) => never)(...args);
+  }
+}
+
 /** Opens a pooled connection. Errors on idle clients (a Postgres restart) are absorbed; the pool reconnects. */
 export function createDb({ connectionString, max = 10, applicationName = 'panorama' }: DbOptions): Db {
   const pool = new pg.Pool({
     connectionString,
     max,
+    Client: PreparingClient,
     application_name: applicationName,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,

@@ -1,5 +1,5 @@
 export * from './schema.ts';
-export { createDb, isConnectionError, type Db, type DbOptions } from './connection.ts';
+export { createDb, isConnectionError, PREPARED, type Db, type DbOptions } from './connection.ts';
 export { migrateToLatest, migrateDown, MigrationError } from './migrate.ts';
 export { organisationRepository, personRepository } from './repositories/organisations.ts';
 export { programmeRepository } from './repositories/programmes.ts';

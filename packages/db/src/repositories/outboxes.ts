@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { PREPARED } from '../connection.ts';
 import type { Database } from '../schema.ts';
 import type { JobToEnqueue } from './responses.ts';
 
@@ -130,7 +131,7 @@ export const outboxRepository = {
     }
     if (pushed.length > 0) {
       try {
-        await db.deleteFrom('job_outbox').where('id', 'in', pushed).execute();
+        await sql`${PREPARED} delete from job_outbox where id = any(${pushed}::uuid[])`.execute(db);
       } catch (error) {
         onError(error);
       }

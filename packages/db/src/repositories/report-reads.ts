@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { PREPARED } from '../connection.ts';
 import type { Database } from '../schema.ts';
 
 type Db = Kysely<Database>;
@@ -79,7 +80,7 @@ export const reportReadRepository = {
    * statement on every execution, and that planning is most of its cost.
    */
   async reportFacts(db: Db, subjectId: string): Promise<ReportFacts | undefined> {
-    const result = await sql<ReportFacts>`
+    const result = await sql<ReportFacts>`${PREPARED}
       select s.id, s.leader_id, s.coach_id, s.released_version,
         (select name from people where id = s.leader_id) as leader_name,
         (select name from people where id = s.coach_id) as coach_name,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { ConflictError } from '@panorama/domain';
+import { PREPARED } from '../connection.ts';
 import type { Database, Relationship } from '../schema.ts';
 
 type Db = Kysely<Database>;
@@ -49,7 +50,10 @@ export const responseRepository = {
     const r = input.response;
     const ratings = Object.entries(r.ratings);
     const comments = Object.entries(r.comments);
-    const { rows } = await sql<{ spent: boolean; jobs: { id: string; queue: string; jobId: string }[] }>`
+    const { rows } = await sql<{
+      spent: boolean;
+      jobs: { id: string; queue: string; jobId: string }[];
+    }>`${PREPARED}
       with spent as (
         insert into spent_tokens (token_mac) values (${input.spentMac})
         on conflict do nothing returning token_mac

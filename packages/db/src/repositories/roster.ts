@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { PREPARED } from '../connection.ts';
 import type { Database, InvitationStatus, Relationship } from '../schema.ts';
 
 type Db = Kysely<Database>;
@@ -119,6 +120,7 @@ export const rosterRepository = {
   async openLink(db: Db, macs: { tokenHash: Buffer; spentMac: Buffer; draftMac: Buffer }) {
     return db
       .selectFrom('invitation_links')
+      .modifyFront(PREPARED)
       .innerJoin('invitations', 'invitations.id', 'invitation_links.invitation_id')
       .innerJoin('subjects', 'subjects.id', 'invitations.subject_id')
       .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')

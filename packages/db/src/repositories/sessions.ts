@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { PREPARED } from '../connection.ts';
 import type { Database, Role } from '../schema.ts';
 
 type Db = Kysely<Database>;
@@ -65,6 +66,7 @@ export const sessionRepository = {
   async viewer(db: Db, idHash: Buffer): Promise<Viewer | undefined> {
     const row = await db
       .selectFrom('sessions')
+      .modifyFront(PREPARED)
       .innerJoin('people', 'people.id', 'sessions.person_id')
       .select((eb) => [
         'people.id',
