@@ -85,11 +85,17 @@ async function search(
       context.log(`${label} ${rate}/s: not enough links left; the figure is a lower bound`);
       return { best: steps.at(-1)?.rate ?? 0, steps, lowerBound: true };
     }
-    const s = await run(rate);
-    steps.push(s);
-    context.log(
-      `${label} ${rate}/s: ${s.achieved}/s ok, p50 ${s.p50} ms, p99 ${s.p99} ms, ${s.failed} failed -> ${s.passed ? 'pass' : 'FAIL'}`,
-    );
+    // A failed step is run once more before the search stops: on two shared cores one stray pause (GC, a
+    // checkpoint, another process) can push a single step's p99 over the line. Both attempts are recorded.
+    let s = await run(rate);
+    for (let attempt = 1; ; attempt++) {
+      steps.push(s);
+      context.log(
+        `${label} ${rate}/s: ${s.achieved}/s ok, p50 ${s.p50} ms, p99 ${s.p99} ms, ${s.failed} failed -> ${s.passed ? 'pass' : 'FAIL'}`,
+      );
+      if (s.passed || attempt === 2 || !canRun(rate)) break;
+      s = await run(rate);
+    }
     if (!s.passed) break;
   }
   const best = steps.filter((s) => s.passed).at(-1);
