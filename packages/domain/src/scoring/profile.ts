@@ -227,8 +227,8 @@ function relationshipCounts(entries: readonly MeasureEntry[]) {
   for (const entry of entries) {
     const index = RELATIONSHIP_INDEX[entry.relationship];
     if (index === undefined) continue;
-    respondents[index] += 1;
-    if (entry.notApplicable) notApplicable[index] += 1;
+    respondents[index] = respondents[index]! + 1;
+    if (entry.notApplicable) notApplicable[index] = notApplicable[index]! + 1;
   }
   return { respondents, notApplicable };
 }

@@ -151,7 +151,7 @@ export function planMeasure(
     if (!set.spread) {
       for (const rater of set.raters) {
         const index = anonymousIndex(rater.relationship);
-        if (index >= 0) uncovered[index] += 1;
+        if (index >= 0) uncovered[index] = uncovered[index]! + 1;
       }
     }
   }
