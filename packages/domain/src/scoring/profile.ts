@@ -225,7 +225,7 @@ function relationshipCounts(entries: readonly MeasureEntry[]) {
   const respondents = [0, 0, 0, 0, 0];
   const notApplicable = [0, 0, 0, 0, 0];
   for (const entry of entries) {
-    const index = RELATIONSHIP_INDEX[entry.relationship];
+    const index = RELATIONSHIP_INDEX.get(entry.relationship);
     if (index === undefined) continue;
     respondents[index] = respondents[index]! + 1;
     if (entry.notApplicable) notApplicable[index] = notApplicable[index]! + 1;
@@ -233,7 +233,8 @@ function relationshipCounts(entries: readonly MeasureEntry[]) {
   return { respondents, notApplicable };
 }
 
-const RELATIONSHIP_INDEX: Readonly<Record<string, number>> = Object.fromEntries(
+// A map, so that nothing on Object.prototype can pass for a relationship.
+const RELATIONSHIP_INDEX: ReadonlyMap<string, number> = new Map(
   RELATIONSHIPS.map((relationship, i) => [relationship, i]),
 );
 
@@ -255,7 +256,7 @@ function publish(
     let respondents = 0;
     let naCount = 0;
     for (const relationship of set.relationships) {
-      const index = RELATIONSHIP_INDEX[relationship];
+      const index = RELATIONSHIP_INDEX.get(relationship);
       if (index === undefined) continue;
       respondents += counts.respondents[index]!;
       naCount += counts.notApplicable[index]!;
