@@ -4,17 +4,18 @@
  * connections); against two pages through the same stack: the sign-in page, signed out (no data: same
  * Fastify app, plugins, hooks and layout), and the coach's home page `/coach` for the same signed-in coach
  * (the same session check and layout with navigation, plus one small query for the coach's leaders; there is
- * no signed-in page without any data). Server time is measured inside the service (Fastify's elapsed time).
+ * no signed-in page without any data). Server time is measured inside the service (Fastify's elapsed time),
+ * under 10 connections and again one request at a time.
  */
 import autocannon from 'autocannon';
 import { seedReports, sessionFor } from '../../support/report-pages-seed.ts';
 import type { BenchContext, ScenarioResult } from '../support/report.ts';
 import { quantile, round, startServer } from '../support/stats.ts';
 
-async function load(url: string, path: string, cookie: string, seconds: number) {
+async function load(url: string, path: string, cookie: string, seconds: number, connections = 10) {
   const result = await autocannon({
     url: `${url}${path}`,
-    connections: 10,
+    connections,
     pipelining: 1,
     duration: seconds,
     headers: { ...(cookie ? { cookie } : {}), accept: 'text/html' },
@@ -61,6 +62,18 @@ export async function reportRender(context: BenchContext): Promise<ScenarioResul
     const r99 = round(quantile(reportTimes, 0.99), 2);
     const s99 = round(quantile(pageTimes, 0.99), 2);
     const h99 = round(quantile(homeTimes, 0.99), 2);
+    // The same two pages one request at a time: with 10 connections, a handler that awaits the database
+    // has other requests' work inside its elapsed time, while the sign-in page (no await) has none.
+    server.reset();
+    const single = {
+      report: await load(server.url, reportPath, cookie, seconds, 1),
+      page: await load(server.url, '/sign-in', '', seconds, 1),
+    };
+    const singleStats = await server.stats();
+    const singleReport = singleStats.times['GET /reports/:subjectId 200'] ?? [];
+    const singlePage = singleStats.times['GET /sign-in 200'] ?? [];
+    const one99 = round(quantile(singleReport, 0.99), 2);
+    const onePage99 = round(quantile(singlePage, 0.99), 2);
     const ratio = round(r99 / s99, 2);
     const homeRatio = round(r99 / h99, 2);
     return {
@@ -120,9 +133,27 @@ export async function reportRender(context: BenchContext): Promise<ScenarioResul
           baselineLabel: "coach's home page",
           ratio: round(report.rps / home.rps, 3),
         },
+        {
+          scenario: 'report-render',
+          figure: 'leader report server time p50, 1 connection',
+          value: round(quantile(singleReport, 0.5), 2),
+          unit: 'ms',
+          baseline: round(quantile(singlePage, 0.5), 2),
+          baselineLabel: 'sign-in page, 1 connection',
+        },
+        {
+          scenario: 'report-render',
+          figure: 'leader report server time p99, 1 connection',
+          value: one99,
+          unit: 'ms',
+          baseline: onePage99,
+          baselineLabel: 'sign-in page, 1 connection',
+          ratio: round(one99 / onePage99, 2),
+        },
       ],
       details: {
         seconds,
+        singleConnection: { report: single.report, page: single.page },
         errors: { report: report.non2xx, page: page.non2xx, home: home.non2xx },
         samples: { report: reportTimes.length, page: pageTimes.length, home: homeTimes.length },
         bytes: (await check.text()).length,
