@@ -12,7 +12,7 @@ const P99_LIMIT_MS = 100;
 const SURVEY_RATES = [10, 25, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 800, 1_000, 1_500, 2_000];
 /** Links prepared for the survey steps (enough for every step above at 5 s); a step never runs short. */
 const LINKS = 60_000;
-const NOOP_RATES = [250, 500, 1_000, 2_000, 3_000, 4_000, 6_000, 8_000, 12_000];
+const NOOP_RATES = [250, 500, 1_000, 2_000, 3_000, 4_000, 6_000, 8_000, 12_000, 16_000, 20_000];
 
 interface Step {
   rate: number;
