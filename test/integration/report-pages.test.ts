@@ -6,7 +6,7 @@ import type { Profile } from '@panorama/domain';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
 import { createProgramme } from '../support/scenario.ts';
 import { webClient } from '../support/web-client.ts';
-import { reportApp, seedReports, sessionFor } from '../support/report-pages-seed.ts';
+import { addPeerResponse, reportApp, seedReports, sessionFor } from '../support/report-pages-seed.ts';
 
 let t: TestDatabase;
 let app: FastifyInstance;
@@ -50,30 +50,6 @@ const api = (url: string, cookie: string | null) =>
     url,
     headers: { accept: 'application/json', ...(cookie ? { cookie: `panorama_session=${cookie}` } : {}) },
   });
-
-/** One more peer response for a subject: a copy of an existing one's ratings under a fresh id. */
-async function addPeerResponse(db: Db, subjectId: string) {
-  const peer = await db
-    .selectFrom('responses')
-    .selectAll()
-    .where('subject_id', '=', subjectId)
-    .where('relationship', '=', 'peer')
-    .executeTakeFirstOrThrow();
-  const id = randomUUID();
-  await db
-    .insertInto('responses')
-    .values({ ...peer, id })
-    .execute();
-  const ratings = await db
-    .selectFrom('response_ratings')
-    .select(['item_id', 'competency_id', 'value'])
-    .where('response_id', '=', peer.id)
-    .execute();
-  await db
-    .insertInto('response_ratings')
-    .values(ratings.map((r) => ({ ...r, response_id: id })))
-    .execute();
-}
 
 beforeAll(async () => {
   t = await createTestDatabase();

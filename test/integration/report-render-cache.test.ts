@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { reportReadRepository, type Db } from '@panorama/db';
@@ -6,7 +5,7 @@ import { createReportCache, type ReportCache } from '@panorama/report';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
 import { createProgramme } from '../support/scenario.ts';
 import { webClient } from '../support/web-client.ts';
-import { reportApp, seedReports, sessionFor } from '../support/report-pages-seed.ts';
+import { addPeerResponse, reportApp, seedReports, sessionFor } from '../support/report-pages-seed.ts';
 
 /**
  * The leader report's render cache: every page served from it is the page an app without a cache renders
@@ -43,30 +42,6 @@ async function personName(db: Db, email: string) {
     .where('email', '=', email)
     .executeTakeFirstOrThrow();
   return row.name;
-}
-
-/** One more peer response for a subject: a copy of an existing one's ratings under a fresh id. */
-async function addPeerResponse(db: Db, subjectId: string) {
-  const peer = await db
-    .selectFrom('responses')
-    .selectAll()
-    .where('subject_id', '=', subjectId)
-    .where('relationship', '=', 'peer')
-    .executeTakeFirstOrThrow();
-  const id = randomUUID();
-  await db
-    .insertInto('responses')
-    .values({ ...peer, id })
-    .execute();
-  const ratings = await db
-    .selectFrom('response_ratings')
-    .select(['item_id', 'competency_id', 'value'])
-    .where('response_id', '=', peer.id)
-    .execute();
-  await db
-    .insertInto('response_ratings')
-    .values(ratings.map((r) => ({ ...r, response_id: id })))
-    .execute();
 }
 
 const view = (app: FastifyInstance, cookie: string, url: string) =>

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { resultRepository, sessionRepository, type Database } from '@panorama/db';
@@ -94,4 +95,28 @@ export function reportApp(db: Kysely<Database>, options: Pick<ReportAppDeps, 're
       SESSION_TTL_HOURS: 1,
     },
   });
+}
+
+/** One more peer response for a subject: a copy of an existing one's ratings under a fresh id. */
+export async function addPeerResponse(db: Kysely<Database>, subjectId: string) {
+  const peer = await db
+    .selectFrom('responses')
+    .selectAll()
+    .where('subject_id', '=', subjectId)
+    .where('relationship', '=', 'peer')
+    .executeTakeFirstOrThrow();
+  const id = randomUUID();
+  await db
+    .insertInto('responses')
+    .values({ ...peer, id })
+    .execute();
+  const ratings = await db
+    .selectFrom('response_ratings')
+    .select(['item_id', 'competency_id', 'value'])
+    .where('response_id', '=', peer.id)
+    .execute();
+  await db
+    .insertInto('response_ratings')
+    .values(ratings.map((r) => ({ ...r, response_id: id })))
+    .execute();
 }
