@@ -191,6 +191,14 @@ describe('leaderReportView', () => {
     expect(leader.canRelease).toBe(false);
   });
 
+  it('offers release for a draft and for a newer version, not when the leader already has the one shown', () => {
+    expect(leaderReportView(input()).canRelease).toBe(true);
+    const behind = leaderReportView(input({ subject: { ...subject, releasedVersion: 1 } }));
+    expect(behind.canRelease).toBe(true);
+    expect(behind.releaseLabel).toBe('Release the latest version to Dana Lee');
+    expect(leaderReportView(input({ subject: { ...subject, releasedVersion: 2 } })).canRelease).toBe(false);
+  });
+
   it('explains an empty report instead of showing zeros', () => {
     const view = leaderReportView(input({ profile: null, latestVersion: null }));
     expect(view.hasProfile).toBe(false);

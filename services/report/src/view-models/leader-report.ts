@@ -592,7 +592,12 @@ export function leaderReportView(input: LeaderReportInput): LeaderReportView {
       : '',
     status: statusOf(input),
     notice: input.notice,
-    canRelease: input.canRelease && input.profile !== null && input.audience === 'staff',
+    // Nothing to release when the leader already has the version shown.
+    canRelease:
+      input.canRelease &&
+      input.profile !== null &&
+      input.audience === 'staff' &&
+      subject.releasedVersion !== input.profile.version,
     releaseLabel:
       subject.releasedVersion === null
         ? `Release this report to ${subject.leaderName}`
