@@ -144,10 +144,16 @@ export function createSurveyService(deps: SurveyServiceDeps) {
 
   /**
    * Merges one page's answers into the sealed draft and returns the merged answers. Questions named in
-   * `scope.questionIds` were on the page: one left empty there removes its saved answer.
+   * `scope.questionIds` were on the page: one left empty there removes its saved answer. `draft` is the draft
+   * the caller already holds (`OpenedSurvey.draft`, read with the link); without it, it is read here.
    */
-  async function saveDraft(token: string, page: Answers, scope: DraftScope = {}): Promise<Answers> {
-    const merged = mergeAnswers(await loadDraft(token), page, scope);
+  async function saveDraft(
+    token: string,
+    page: Answers,
+    scope: DraftScope = {},
+    draft?: Answers,
+  ): Promise<Answers> {
+    const merged = mergeAnswers(draft ?? (await loadDraft(token)), page, scope);
     await responseRepository.saveDraft(
       db,
       tokenMac(keys.draft, token),

@@ -115,7 +115,7 @@ export async function formRoutes(app: FastifyInstance, deps: FormRoutesDeps): Pr
         await service.submit(token, survey, answers);
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
-        await service.saveDraft(token, page, scope);
+        await service.saveDraft(token, page, scope, survey.draft);
         reply.code(400);
         return render(reply, {
           survey,
@@ -130,7 +130,7 @@ export async function formRoutes(app: FastifyInstance, deps: FormRoutesDeps): Pr
       return reply.redirect('/thanks', 303);
     }
 
-    await service.saveDraft(token, page, scope);
+    await service.saveDraft(token, page, scope, survey.draft);
     if (action.kind === 'save') return reply.redirect('/saved', 303);
     const target =
       action.kind === 'goto' ? action.step : action.kind === 'next' ? step.number + 1 : step.number - 1;
