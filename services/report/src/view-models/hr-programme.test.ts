@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildChange, buildCohort } from '@panorama/domain';
+import { buildChange, buildCohort, buildProfile, DEFAULT_ANONYMITY } from '@panorama/domain';
 import {
   effectWords,
   heatBand,
@@ -10,7 +10,7 @@ import {
   subjectCell,
   type HrProgrammeInput,
 } from './hr-programme.ts';
-import { testProfile, TEST_INSTRUMENT } from './test-profile.ts';
+import { response, testProfile, TEST_INSTRUMENT } from './test-profile.ts';
 
 const programme = { id: '00000000-0000-4000-8000-0000000000aa', name: 'Leading 2027', description: '' };
 const cycles: HrProgrammeInput['cycles'] = [
@@ -124,6 +124,30 @@ describe('hrProgrammeView', () => {
       completed: '8',
       rate: '80%',
     });
+  });
+
+  it('says how many leaders a competency leaves out when their all-others score was suppressed', () => {
+    const unrated = buildProfile({
+      instrument: TEST_INSTRUMENT,
+      responses: [response('s', 'self', {}), response('m', 'manager', {})],
+      rules: DEFAULT_ANONYMITY,
+      seed: 'test',
+    });
+    const pairs = [
+      ...Array.from({ length: 4 }, (_, i) => ({
+        baseline: testProfile(),
+        followUp: testProfile({ others: i % 2 ? 3 : 2 }),
+      })),
+      { baseline: testProfile(), followUp: unrated },
+    ];
+    const report = buildCohort({ leaders: pairs, cohortLeaderCount: 5, rxxByCompetency: rxx });
+    const view = hrProgrammeView(
+      programmeInput(4, { cohort: { version: 1, computedAt: new Date(), data: { leaders: 5, report } } }),
+    );
+    expect(view.cohort.headline).toContain('5 leaders have results in both cycles.');
+    expect(view.cohort.headline).toContain('1 leader is left out of the figures below');
+    expect(view.cohort.rows!.every((r) => r.leaders === '4')).toBe(true);
+    expect(hrProgrammeView(programmeInput(4)).cohort.headline).not.toContain('left out');
   });
 
   it('shows no number for a cohort under k, in the summary, the heatmap or the histogram', () => {

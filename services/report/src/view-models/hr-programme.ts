@@ -186,6 +186,13 @@ function cohortView(input: HrProgrammeInput) {
   const up = shownRows.filter((r) => r.kind === 'up').length;
   const down = shownRows.filter((r) => r.kind === 'down').length;
   const parts = [`${report.leaders} leaders have results in both cycles.`];
+  const counted = Math.max(0, ...report.competencies.filter((c) => !c.suppressed).map((c) => c.paired.n));
+  if (counted > 0 && counted < report.leaders) {
+    const left = report.leaders - counted;
+    parts.push(
+      `${plural(left, 'leader')} ${left === 1 ? 'is' : 'are'} left out of the figures below: too few people other than themselves rated them in one of the cycles.`,
+    );
+  }
   parts.push(
     up > 0
       ? `On ${up} of ${shownRows.length} competencies the cohort clearly improved on average.`
