@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -377,6 +378,31 @@ describe('pages without a link', () => {
       expect(response.statusCode, url).toBe(200);
       expect(text(response.body), url).toContain(words);
       expect(response.body, url).not.toContain('<form');
+    }
+  });
+});
+
+describe('the layout and error pages', () => {
+  it('take their words from the locale file, like every other rater-facing text', async () => {
+    const chrome = (
+      JSON.parse(readFileSync(new URL('../../services/survey/locales/en.json', import.meta.url), 'utf8')) as {
+        chrome: {
+          skipLink: string;
+          footer: string;
+          errors: { notFoundTitle: string; notFoundMessage: string };
+        };
+      }
+    ).chrome;
+    const response = await app.inject({ method: 'GET', url: '/no/such/page', remoteAddress: freshIp() });
+    expect(response.statusCode).toBe(404);
+    const body = text(response.body);
+    for (const words of [
+      chrome.skipLink,
+      chrome.footer,
+      chrome.errors.notFoundTitle,
+      chrome.errors.notFoundMessage,
+    ]) {
+      expect(body).toContain(words);
     }
   });
 });

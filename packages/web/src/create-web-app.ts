@@ -9,7 +9,7 @@ import fastifyStatic from '@fastify/static';
 import view from '@fastify/view';
 import Handlebars from 'handlebars';
 import type { Redis } from 'ioredis';
-import { errorPages } from './errors.ts';
+import { DEFAULT_WEB_TEXT, errorPages, type WebText } from './errors.ts';
 import { registerHelpers } from './helpers.ts';
 import { loggerOptions } from './logging.ts';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
@@ -37,6 +37,8 @@ export interface WebAppOptions {
   metricsToken?: string | undefined;
   /** Referrer-Policy; survey pages use no-referrer so a link never leaks through a Referer header. */
   referrerPolicy?: 'no-referrer' | 'same-origin';
+  /** Words of the layout and error pages; English when absent (the survey passes its locale's). */
+  text?: WebText;
 }
 
 /**
@@ -123,11 +125,11 @@ export async function createWebApp(options: WebAppOptions): Promise<FastifyInsta
         csrf: rel('partials/csrf.hbs'),
       },
     },
-    defaultContext: { year: new Date().getFullYear() },
+    defaultContext: { year: new Date().getFullYear(), chrome: options.text ?? DEFAULT_WEB_TEXT },
   });
   // Shared templates (error page) are looked up by a path relative to the service's views.
   app.decorate('sharedView', rel);
-  await app.register(errorPages);
+  await app.register(errorPages, { text: options.text ?? DEFAULT_WEB_TEXT });
 
   // Every state-changing request carries a CSRF token, whatever route it reaches.
   app.addHook('preHandler', (request, reply, done) => {

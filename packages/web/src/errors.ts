@@ -3,6 +3,56 @@ import fp from 'fastify-plugin';
 import { isConnectionError } from '@panorama/db';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '@panorama/domain';
 
+/** The words of the shared layout and error pages: English by default; the survey passes its locale's. */
+export interface WebText {
+  skipLink: string;
+  footer: string;
+  backToStart: string;
+  errors: {
+    badRequest: string;
+    notFound: { title: string; message: string };
+    forbidden: string;
+    conflict: string;
+    unavailable: { title: string; message: string };
+    notAccepted: string;
+    formExpired: string;
+    tooLarge: string;
+    unsupported: string;
+    tooMany: { title: string; message: string };
+    internal: { title: string; message: string };
+  };
+}
+
+export const DEFAULT_WEB_TEXT: WebText = {
+  skipLink: 'Skip to content',
+  footer: 'Panorama · 360° feedback, anonymous by construction',
+  backToStart: 'Back to the start',
+  errors: {
+    badRequest: 'Something in the request is not right',
+    notFound: {
+      title: 'Not found',
+      message: 'There is nothing at this address. Check the link, or start again from the home page.',
+    },
+    forbidden: 'Not allowed',
+    conflict: 'That cannot be done now',
+    unavailable: {
+      title: 'Temporarily unavailable',
+      message:
+        'Panorama cannot reach its database for a moment. Nothing you sent was lost; please try again shortly.',
+    },
+    notAccepted: 'Request not accepted',
+    formExpired:
+      'This form has expired or was sent from another page. Go back, reload the page and try again.',
+    tooLarge: 'What you sent is larger than Panorama accepts.',
+    unsupported: 'Panorama does not accept this kind of content here.',
+    tooMany: { title: 'Slow down', message: 'Too many attempts. Please wait a minute and try again.' },
+    internal: {
+      title: 'Something went wrong',
+      message: 'An unexpected error happened on our side. It has been logged; please try again.',
+    },
+  },
+};
+
 interface ErrorView {
   status: number;
   title: string;
@@ -11,47 +61,32 @@ interface ErrorView {
   retryAfter?: number;
 }
 
-function classify(error: FastifyError): ErrorView {
+function classify(error: FastifyError, text: WebText['errors']): ErrorView {
   if (error instanceof ValidationError) {
-    return {
-      status: 400,
-      title: 'Something in the request is not right',
-      message: error.message,
-      problems: error.problems,
-    };
+    return { status: 400, title: text.badRequest, message: error.message, problems: error.problems };
   }
-  if (error instanceof NotFoundError) return { status: 404, title: 'Not found', message: error.message };
-  if (error instanceof ForbiddenError) return { status: 403, title: 'Not allowed', message: error.message };
-  if (error instanceof ConflictError)
-    return { status: 409, title: 'That cannot be done now', message: error.message };
+  if (error instanceof NotFoundError)
+    return { status: 404, title: text.notFound.title, message: error.message };
+  if (error instanceof ForbiddenError) return { status: 403, title: text.forbidden, message: error.message };
+  if (error instanceof ConflictError) return { status: 409, title: text.conflict, message: error.message };
   if (isConnectionError(error) || (error as { code?: string }).code === 'SERVICE_UNAVAILABLE') {
-    return {
-      status: 503,
-      title: 'Temporarily unavailable',
-      message:
-        'Panorama cannot reach its database for a moment. Nothing you sent was lost; please try again shortly.',
-      retryAfter: 5,
-    };
+    return { status: 503, ...text.unavailable, retryAfter: 5 };
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
     const messages: Record<number, string> = {
-      403: 'This form has expired or was sent from another page. Go back, reload the page and try again.',
-      413: 'What you sent is larger than Panorama accepts.',
-      415: 'Panorama does not accept this kind of content here.',
-      429: 'Too many attempts. Please wait a minute and try again.',
+      403: text.formExpired,
+      413: text.tooLarge,
+      415: text.unsupported,
+      429: text.tooMany.message,
     };
     const message =
       error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET'
         ? messages[403]!
         : (messages[status] ?? error.message);
-    return { status, title: status === 429 ? 'Slow down' : 'Request not accepted', message };
+    return { status, title: status === 429 ? text.tooMany.title : text.notAccepted, message };
   }
-  return {
-    status: 500,
-    title: 'Something went wrong',
-    message: 'An unexpected error happened on our side. It has been logged; please try again.',
-  };
+  return { status: 500, ...text.internal };
 }
 
 async function send(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, view: ErrorView) {
@@ -69,12 +104,13 @@ async function send(app: FastifyInstance, request: FastifyRequest, reply: Fastif
 
 /** One place decides statuses; 5xx details are logged and masked, never shown. */
 export const errorPages = fp(
-  async (app: FastifyInstance) => {
+  async (app: FastifyInstance, options: { text?: WebText }) => {
+    const text = options.text ?? DEFAULT_WEB_TEXT;
     app.setErrorHandler(async (error: FastifyError, request, reply) => {
       // A page that needs a signed-in viewer sends people to sign in rather than showing an error.
       if (error.statusCode === 401 && !request.url.startsWith('/api/'))
         return reply.redirect('/sign-in', 303);
-      const view = classify(error);
+      const view = classify(error, text.errors);
       // An outage (503) is expected and logged briefly; anything else on our side with its stack.
       if (view.status === 503)
         request.log.warn({ code: (error as { code?: string }).code }, 'dependency unavailable');
@@ -88,11 +124,7 @@ export const errorPages = fp(
       }
     });
     app.setNotFoundHandler(async (request, reply) =>
-      send(app, request, reply, {
-        status: 404,
-        title: 'Not found',
-        message: 'There is nothing at this address. Check the link, or start again from the home page.',
-      }),
+      send(app, request, reply, { status: 404, ...text.errors.notFound }),
     );
   },
   { name: 'panorama-error-pages', dependencies: ['@fastify/view'] },

@@ -6,7 +6,7 @@ import type { Db } from '@panorama/db';
 import type { SecretKeys } from '@panorama/domain';
 import type { CompletionSet, Producer } from '@panorama/jobs';
 import { createWebApp } from '@panorama/web';
-import { loadLocale } from './locale.ts';
+import { loadLocale, webText } from './locale.ts';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limits.ts';
 import { surveyRoutes } from './routes/survey-routes.ts';
 import { createSurveyService } from './survey-service.ts';
@@ -39,6 +39,7 @@ export interface SurveyAppDeps {
 
 /** Builds the rater-facing app. Never listens, never reads the environment (see server.ts). */
 export async function buildSurveyApp(deps: SurveyAppDeps): Promise<FastifyInstance> {
+  const locale = loadLocale('en');
   const app = await createWebApp({
     viewsDir: path.resolve(import.meta.dirname, '../views'),
     logLevel: deps.config.LOG_LEVEL,
@@ -50,6 +51,7 @@ export async function buildSurveyApp(deps: SurveyAppDeps): Promise<FastifyInstan
     referrerPolicy: 'no-referrer',
     logStream: deps.logStream,
     bodyLimit: FORM_BODY_LIMIT,
+    text: webText(locale),
     readiness: async () => {
       await deps.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
       if (deps.redis) await deps.redis.ping();
@@ -66,7 +68,7 @@ export async function buildSurveyApp(deps: SurveyAppDeps): Promise<FastifyInstan
   });
   await app.register(surveyRoutes, {
     service,
-    locale: loadLocale('en'),
+    locale,
     limits: { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits },
     bodyLimit: FORM_BODY_LIMIT,
     redis: deps.redis,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { WebText } from '@panorama/web';
 
 export type MessageVars = Record<string, string | number>;
 
@@ -67,4 +68,28 @@ export function loadLocale(lang = 'en'): Locale {
     loaded.set(lang, locale);
   }
   return locale;
+}
+
+/** The shared layout's and error pages' words in this language (`chrome.*` in the locale file). */
+export function webText(locale: Locale): WebText {
+  const t = (key: string) => locale.t(`chrome.${key}`);
+  const e = (key: string) => t(`errors.${key}`);
+  return {
+    skipLink: t('skipLink'),
+    footer: t('footer'),
+    backToStart: t('backToStart'),
+    errors: {
+      badRequest: e('badRequest'),
+      notFound: { title: e('notFoundTitle'), message: e('notFoundMessage') },
+      forbidden: e('forbidden'),
+      conflict: e('conflict'),
+      unavailable: { title: e('unavailableTitle'), message: e('unavailableMessage') },
+      notAccepted: e('notAccepted'),
+      formExpired: e('formExpired'),
+      tooLarge: e('tooLarge'),
+      unsupported: e('unsupported'),
+      tooMany: { title: e('tooManyTitle'), message: e('tooManyMessage') },
+      internal: { title: e('internalTitle'), message: e('internalMessage') },
+    },
+  };
 }
