@@ -29,7 +29,7 @@ try {
       ? error.message
       : `panorama: could not start: ${(error as Error).message}`,
   );
-  process.exit(1);
+  process.exit(69);
 }
 const env: Record<string, string> = {
   SURVEY_PUBLIC_URL: `http://localhost:${process.env.SURVEY_PORT ?? 3001}`,

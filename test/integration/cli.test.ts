@@ -1,4 +1,6 @@
-import { promises as fs } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,9 +25,45 @@ async function run(argv: string[], environment: Record<string, string> = env) {
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
+/** A local TCP server that accepts connections and then does `onConnection` with each socket. */
+async function fakeServer(onConnection: (socket: net.Socket) => void) {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** Runs `pnpm panorama` as a process, the way a user does. */
+function runMain(argv: string[], environment: Record<string, string>) {
+  const root = path.resolve(import.meta.dirname, '../..');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/cli/main.ts', ...argv], {
+    cwd: root,
+    env: environment,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  return new Promise<{ code: number | null; err: string }>((resolve) =>
+    child.on('exit', (code) => resolve({ code, err })),
+  );
+}
+
 describe('pnpm panorama', () => {
-  it('prints help and refuses unknown commands with a usage exit code', async () => {
-    expect((await run(['help'])).out).toContain('Usage: pnpm panorama <command>');
+  it('prints help, with the exit codes, and refuses unknown commands with a usage exit code', async () => {
+    const help = (await run(['help'])).out;
+    expect(help).toContain('Usage: pnpm panorama <command>');
+    expect(help).toMatch(/Exit codes:\n {2}0 +done/);
+    for (const code of [1, 2, 64, 65, 69]) expect(help).toMatch(new RegExp(`\n {2}${code} +\\S`));
     const unknown = await run(['frobnicate']);
     expect(unknown.code).toBe(64);
     expect(unknown.err).toContain("unknown command 'frobnicate'");
@@ -51,6 +89,58 @@ describe('pnpm panorama', () => {
     const result = await run(['migrate'], { ...env, DATABASE_URL: 'postgres://x:y@127.0.0.1:1/none' });
     expect(result.code).toBe(69);
     expect(result.err).toContain('cannot reach the database');
+  });
+
+  it('says the same when a host accepts the connection but never answers', async () => {
+    const silent = await fakeServer(() => {});
+    try {
+      const result = await run(['migrate'], {
+        ...env,
+        DATABASE_URL: `postgres://someone:s3cret-pw@127.0.0.1:${silent.port}/none`,
+      });
+      expect(result.code).toBe(69);
+      expect(result.err).toContain(`cannot reach the database at 127.0.0.1:${silent.port}/none`);
+      expect(result.err.split('\n')).toHaveLength(1);
+      expect(result.err).not.toContain('s3cret-pw');
+      expect(result.err).not.toContain('someone');
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('says the same when the port answers something that is not Postgres', async () => {
+    const http = await fakeServer((socket) =>
+      socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'),
+    );
+    try {
+      const result = await run(['migrate'], {
+        ...env,
+        DATABASE_URL: `postgres://x:pw@127.0.0.1:${http.port}/none`,
+      });
+      expect(result.code).toBe(69);
+      expect(result.err).toContain(`cannot reach the database at 127.0.0.1:${http.port}/none`);
+      expect(result.err.split('\n')).toHaveLength(1);
+      expect(result.err).not.toContain(':pw@');
+    } finally {
+      await http.close();
+    }
+  });
+
+  it('reports a usage error before it starts a local Postgres', async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'panorama-cli-data-'));
+    try {
+      const environment: Record<string, string> = {
+        PATH: process.env.PATH ?? '',
+        PANORAMA_DATA_DIR: dataDir,
+      };
+      const result = await runMain(['migrate', '--down', 'some'], environment);
+      expect(result.code).toBe(64);
+      expect(result.err).toContain('--down takes a number or all');
+      expect(result.err).not.toContain('PostgreSQL');
+      expect(existsSync(path.join(dataDir, 'pg'))).toBe(false);
+    } finally {
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('migrates down and up again', async () => {
