@@ -313,5 +313,6 @@ describe('pnpm panorama', () => {
     expect(json.programme.id).toBe(programmeId);
     const profiles = await fs.readFile(path.join(dir, 'out', 'profiles.csv'), 'utf8');
     expect(profiles).not.toMatch(/rater|response_id|@/i);
+    await fs.rm(dir, { recursive: true, force: true });
   });
 });
