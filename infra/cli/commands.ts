@@ -28,7 +28,7 @@ import {
   parseRosterCsv,
   sendReminders,
 } from '@panorama/report';
-import { seedDemo } from '../demo/seed.ts';
+import { removeDemo, seedDemo } from '../demo/seed.ts';
 
 export interface Io {
   out: (line: string) => void;
@@ -124,24 +124,27 @@ const commands: Record<string, Command> = {
     },
   },
   'seed-demo': {
-    usage: 'seed-demo',
-    summary: 'create the demo organisation, programme and responses (skipped when present)',
+    usage: 'seed-demo [--again]',
+    summary: 'create the demo organisation, programme and responses (--again: remove it and start over)',
     needsDb: true,
-    async run(_args, { db, io, config }) {
+    async run(args, { db, io, config }) {
+      const { values } = options(args, { again: { type: 'boolean', default: false } });
+      if (values.again && (await removeDemo(db()))) io.out('removed the demo organisation');
       const accounts = await seedDemo({
         db: db(),
         keys: deriveKeys(config().APP_SECRET),
         surveyBaseUrl: config().SURVEY_PUBLIC_URL,
         log: io.out,
+        release: { anonymityK: config().ANONYMITY_K },
       });
       if (!accounts) {
-        io.out('the demo organisation exists already; nothing to do');
+        io.out('the demo organisation exists already; nothing to do (seed-demo --again starts it over)');
         return 0;
       }
       io.out(`demo ready. Sign in at ${config().REPORT_PUBLIC_URL}/sign-in as:`);
       io.out(`  HR:     ${accounts.hr}`);
       io.out(`  coach:  ${accounts.coach}`);
-      io.out(`  leader: ${accounts.leader}`);
+      io.out(`  leader: ${accounts.leader} (baseline report released)`);
       return 0;
     },
   },

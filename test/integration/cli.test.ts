@@ -5,7 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../infra/cli/commands.ts';
+import { deriveKeys } from '@panorama/domain';
+import { removeDemo, seedDemo } from '../../infra/demo/seed.ts';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
+import { reportApp, sessionFor } from '../support/report-pages-seed.ts';
+import { webClient } from '../support/web-client.ts';
 import { TEST_SECRET } from '../support/scenario.ts';
 
 let t: TestDatabase;
@@ -265,6 +269,85 @@ describe('pnpm panorama', () => {
       .select(t.db.fn.countAll<number>().as('n'))
       .executeTakeFirstOrThrow();
     expect(Number(completed.n)).toBe(Number(responses.n));
+  });
+
+  it("releases the demo leader's baseline as her coach, so the printed leader account reads a report", async () => {
+    const baseline = await t.db
+      .selectFrom('subjects')
+      .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+      .innerJoin('people as leader', 'leader.id', 'subjects.leader_id')
+      .innerJoin('people as coach', 'coach.id', 'subjects.coach_id')
+      .select(['subjects.id', 'subjects.released_version', 'coach.id as coach_id', 'coach.email as coach'])
+      .where('leader.email', '=', 'amara.okafor@northwind.example.org')
+      .where('cycles.kind', '=', 'baseline')
+      .executeTakeFirstOrThrow();
+    expect(baseline.released_version).toBe(1);
+    expect(baseline.coach).toBe('maya.patel@northwind.example.org');
+    const release = await t.db
+      .selectFrom('releases')
+      .select(['profile_version', 'released_by'])
+      .where('subject_id', '=', baseline.id)
+      .executeTakeFirstOrThrow();
+    expect(release).toEqual({ profile_version: 1, released_by: baseline.coach_id });
+
+    const app = await reportApp(t.db);
+    try {
+      const leader = webClient(app);
+      leader.cookies.set('panorama_session', await sessionFor(t.db, 'amara.okafor@northwind.example.org'));
+      const me = await leader.get('/me');
+      expect(me.statusCode).toBe(200);
+      expect(me.body).not.toContain('Your report is not available yet');
+      expect(me.body).toContain(`/reports/${baseline.id}`);
+      const report = await leader.get(`/reports/${baseline.id}`);
+      expect(report.statusCode).toBe(200);
+      expect(report.body).toContain('Amara Okafor');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('redoes a demo that an interrupted seed left unfinished, and starts over with --again', async () => {
+    expect(await removeDemo(t.db)).toBe(true);
+    // Interrupted after the baseline cycle: the organisation is there, the follow-up is not.
+    await expect(
+      seedDemo({
+        db: t.db,
+        keys: deriveKeys(TEST_SECRET),
+        surveyBaseUrl: 'http://survey.test',
+        log: (line) => {
+          if (line.includes('Baseline')) throw new Error('interrupted');
+        },
+      }),
+    ).rejects.toThrow('interrupted');
+    const demoOrganisations = () =>
+      t.db
+        .selectFrom('organisations')
+        .select(['id', 'slug'])
+        .where('slug', 'like', 'northwind-demo%')
+        .execute();
+    expect((await demoOrganisations()).map((o) => o.slug)).toEqual(['northwind-demo-incomplete']);
+
+    const redone = await run(['seed-demo']);
+    expect(redone.code).toBe(0);
+    expect(redone.out).toContain('removed a demo that an interrupted seed left unfinished');
+    const [finished] = await demoOrganisations();
+    expect(finished!.slug).toBe('northwind-demo');
+    const cycles = await t.db
+      .selectFrom('cycles')
+      .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
+      .where('programmes.organisation_id', '=', finished!.id)
+      .select('cycles.kind')
+      .orderBy('cycles.kind')
+      .execute();
+    expect(cycles.map((c) => c.kind)).toEqual(['baseline', 'follow_up']);
+
+    const again = await run(['seed-demo', '--again']);
+    expect(again.code).toBe(0);
+    expect(again.out).toContain('removed the demo organisation');
+    expect(again.out).toContain('demo ready');
+    const afresh = await demoOrganisations();
+    expect(afresh).toHaveLength(1);
+    expect(afresh[0]!.id).not.toBe(finished!.id);
   });
 
   it('imports responses all or nothing and exports a programme', async () => {
