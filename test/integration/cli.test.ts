@@ -202,6 +202,86 @@ describe('pnpm panorama', () => {
     expect(reopen.err).toContain('a closed cycle cannot become open');
   });
 
+  it('refuses a changed instrument under the same version; a past cycle keeps its stored wording', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'panorama-cli-instrument-'));
+    try {
+      const original = await fs.readFile('surveys/leadership-360/instrument.yaml', 'utf8');
+      const file = path.join(dir, 'pinned-360', 'instrument.yaml');
+      await fs.mkdir(path.dirname(file));
+      const wording = 'Lets others finish their point before responding.';
+      expect(original).toContain(wording);
+      const v1 = original.replace(/^id: leadership-360$/m, 'id: pinned-360');
+      await fs.writeFile(file, v1);
+      await run([
+        'create-organisation',
+        '--name',
+        'Globex',
+        '--slug',
+        'globex',
+        '--admin-email',
+        'hr@globex.test',
+        '--admin-name',
+        'Gil',
+      ]);
+      const closes = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
+      const programme = (name: string) =>
+        run([
+          'create-programme',
+          '--org',
+          'globex',
+          '--name',
+          name,
+          '--baseline-closes',
+          closes,
+          '--instrument',
+          file,
+        ]);
+      const first = await programme('First');
+      expect(first.code).toBe(0);
+      const firstCycle = /baseline cycle\s+(\S+)/.exec(first.out)![1]!;
+
+      // The same version with different wording: refused, and nothing is created.
+      await fs.writeFile(file, v1.replace(wording, 'Never interrupts.'));
+      const edited = await programme('Second');
+      expect(edited.code).toBe(65);
+      expect(edited.err).toContain('instrument pinned-360 version 1 has changed');
+      expect(edited.err).toContain('bump its version');
+      const programmes = await t.db
+        .selectFrom('programmes')
+        .innerJoin('organisations', 'organisations.id', 'programmes.organisation_id')
+        .where('organisations.slug', '=', 'globex')
+        .select('programmes.name')
+        .execute();
+      expect(programmes.map((p) => p.name)).toEqual(['First']);
+
+      // With the version bumped it is accepted, as a new version beside the old one.
+      await fs.writeFile(
+        file,
+        v1.replace(wording, 'Never interrupts.').replace(/^version: 1$/m, 'version: 2'),
+      );
+      const bumped = await programme('Second');
+      expect(bumped.code).toBe(0);
+      const stored = await t.db
+        .selectFrom('cycles')
+        .innerJoin('instruments', (join) =>
+          join
+            .onRef('instruments.id', '=', 'cycles.instrument_id')
+            .onRef('instruments.version', '=', 'cycles.instrument_version'),
+        )
+        .select(['cycles.id', 'instruments.version', 'instruments.definition'])
+        .where('instruments.id', '=', 'pinned-360')
+        .orderBy('instruments.version')
+        .execute();
+      expect(stored.map((c) => c.version)).toEqual([1, 2]);
+      expect(stored[0]!.id).toBe(firstCycle);
+      expect(JSON.stringify(stored[0]!.definition)).toContain(wording);
+      expect(JSON.stringify(stored[0]!.definition)).not.toContain('Never interrupts.');
+      expect(JSON.stringify(stored[1]!.definition)).toContain('Never interrupts.');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('seeds the demo once, through the real code paths', async () => {
     const first = await run(['seed-demo']);
     expect(first.code).toBe(0);
