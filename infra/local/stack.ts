@@ -14,6 +14,12 @@ export interface LocalInfrastructure {
 }
 
 export const dataDir = path.resolve(loadConfig(localEnv, process.env, 'panorama').PANORAMA_DATA_DIR);
+/** A folder as the user would type it: relative when it is under the current folder, else absolute. */
+export function shownPath(folder: string): string {
+  const relative = path.relative(process.cwd(), folder);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? path.resolve(folder) : relative || '.';
+}
+const shownDataDir = shownPath(dataDir);
 const runtimeFile = path.join(dataDir, 'runtime.json');
 
 /** APP_SECRET for local runs: kept in .data so sessions and drafts survive a restart. */
@@ -62,16 +68,14 @@ export async function startLocalInfrastructure(options: {
     env.APP_SECRET ||= await localSecret();
     // Redis first: it is the one that may be missing from PATH, and a failure must not leave a Postgres behind.
     if (options.needRedis && !env.REDIS_URL) {
-      options.log(`starting redis-server (data in ${path.relative(process.cwd(), dataDir) || '.'}/redis)…`);
+      options.log(`starting redis-server (data in ${shownDataDir}/redis)…`);
       const redis = await startRedisServer({ dataDir: path.join(dataDir, 'redis') });
       stops.push(() => redis.stop());
       env.REDIS_URL = redis.url;
       started.push(`Redis on 127.0.0.1:${redis.port}`);
     }
     if (!env.DATABASE_URL) {
-      options.log(
-        `starting embedded PostgreSQL (data in ${path.relative(process.cwd(), dataDir) || '.'}/pg)…`,
-      );
+      options.log(`starting embedded PostgreSQL (data in ${shownDataDir}/pg)…`);
       const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'pg') });
       stops.push(() => pg.stop());
       await pg.createDatabase('panorama');

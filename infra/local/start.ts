@@ -6,7 +6,7 @@ import { createDb } from '@panorama/db';
 import { runCli } from '../cli/commands.ts';
 import { DEMO_ACCOUNTS } from '../demo/people.ts';
 import { DEMO_SLUG_INCOMPLETE } from '../demo/seed.ts';
-import { startLocalInfrastructure } from './stack.ts';
+import { shownPath, startLocalInfrastructure } from './stack.ts';
 
 // `pnpm start`: Postgres and Redis (embedded unless DATABASE_URL / REDIS_URL are set), migrations, the demo
 // on first start (or afresh with --demo), then the survey service, the report service and the worker as child
@@ -112,7 +112,7 @@ io.out(
     'Demo sign-in: open the reports URL, choose "Sign in" and enter one of',
     `  ${DEMO_ACCOUNTS.hr} (HR), ${DEMO_ACCOUNTS.coach} (coach),`,
     `  ${DEMO_ACCOUNTS.leader} (leader).`,
-    'Without SMTP_URL, emails (sign-in links too) are written to .data/outbox/ and their links printed here.',
+    `Without SMTP_URL, emails (sign-in links too) are written to ${shownPath(env.OUTBOX_DIR!)}/ and their links printed here.`,
     'Press Ctrl-C to stop.',
     '',
   ].join('\n'),
