@@ -10,6 +10,7 @@ import {
   personRepository,
   type Db,
 } from '@panorama/db';
+import { sql } from 'kysely';
 import {
   deriveKeys,
   DomainError,
@@ -27,7 +28,7 @@ import {
   parseRosterCsv,
   sendReminders,
 } from '@panorama/report';
-import { seedDemo } from '../demo/seed.ts';
+import { removeDemo, seedDemo } from '../demo/seed.ts';
 
 export interface Io {
   out: (line: string) => void;
@@ -50,8 +51,13 @@ interface Context {
 
 const USAGE_ERROR = 64;
 const DATA_ERROR = 65;
+const CONFIG_ERROR = 2;
+const UNAVAILABLE = 69;
 
 class UsageError extends Error {}
+
+/** Thrown by the dry run's `db()` and `config()`: the command got past its option parsing. */
+class OptionsParsed extends Error {}
 
 function options<T extends NonNullable<ParseArgsConfig['options']>>(
   args: string[],
@@ -118,24 +124,27 @@ const commands: Record<string, Command> = {
     },
   },
   'seed-demo': {
-    usage: 'seed-demo',
-    summary: 'create the demo organisation, programme and responses (skipped when present)',
+    usage: 'seed-demo [--again]',
+    summary: 'create the demo organisation, programme and responses (--again: remove it and start over)',
     needsDb: true,
-    async run(_args, { db, io, config }) {
+    async run(args, { db, io, config }) {
+      const { values } = options(args, { again: { type: 'boolean', default: false } });
+      if (values.again && (await removeDemo(db()))) io.out('removed the demo organisation');
       const accounts = await seedDemo({
         db: db(),
         keys: deriveKeys(config().APP_SECRET),
         surveyBaseUrl: config().SURVEY_PUBLIC_URL,
         log: io.out,
+        release: { anonymityK: config().ANONYMITY_K },
       });
       if (!accounts) {
-        io.out('the demo organisation exists already; nothing to do');
+        io.out('the demo organisation exists already; nothing to do (seed-demo --again starts it over)');
         return 0;
       }
       io.out(`demo ready. Sign in at ${config().REPORT_PUBLIC_URL}/sign-in as:`);
       io.out(`  HR:     ${accounts.hr}`);
       io.out(`  coach:  ${accounts.coach}`);
-      io.out(`  leader: ${accounts.leader}`);
+      io.out(`  leader: ${accounts.leader} (baseline report released)`);
       return 0;
     },
   },
@@ -361,11 +370,58 @@ export function helpText(): string {
     '',
     'Run `pnpm panorama help <command>` for a command’s options. Configuration comes from the environment',
     '(see README.md); without DATABASE_URL the local embedded Postgres in .data/ is used.',
+    '',
+    'Exit codes:',
+    '  0   done',
+    '  1   unexpected error (the message says what)',
+    '  2   invalid configuration (each bad environment variable is named)',
+    '  64  usage error: unknown command, missing or bad option',
+    '  65  bad data: a file, a row or a request that cannot be accepted; nothing was changed',
+    '  69  the database (or redis-server for the local start) cannot be reached or started',
   ].join('\n');
 }
 
 export function commandNeedsDb(name: string | undefined): boolean {
   return name !== undefined && commands[name]?.needsDb === true;
+}
+
+function usageMessage(name: string, command: Command, error: UsageError): string {
+  return `panorama ${name}: ${error.message}\nUsage: pnpm panorama ${command.usage}`;
+}
+
+/**
+ * Parses a command's options without a database: every command parses its options before it first calls
+ * `db()` or `config()`, so a run whose `db()` and `config()` stop it there reports a usage error, or
+ * nothing. main.ts calls this before it starts the embedded Postgres, so a typo never starts a database.
+ * Returns the exit code of a usage error, or null when the command may run.
+ */
+export async function checkUsage(argv: string[], io: Io): Promise<number | null> {
+  const [name, ...args] = argv;
+  const command = name === undefined ? undefined : commands[name];
+  if (!command || !command.needsDb) return null;
+  const stop = () => {
+    throw new OptionsParsed();
+  };
+  try {
+    await command.run(args, { io: { out: () => {}, err: () => {} }, env: {}, db: stop, config: stop });
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(usageMessage(name!, command, error));
+      return USAGE_ERROR;
+    }
+    // Anything else (a missing file, say) is the real run's to report.
+  }
+  return null;
+}
+
+/** `host:port` of a connection URL: never the user or password. */
+function databaseAddress(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    return `${url.hostname || 'localhost'}:${url.port || '5432'}${url.pathname}`;
+  } catch {
+    return '(unparseable DATABASE_URL)';
+  }
 }
 
 /** Runs one command; returns the process exit code. Errors go to `io.err`, results to `io.out`. */
@@ -394,16 +450,38 @@ export async function runCli(
     db: () =>
       (db ??= createDb({ connectionString: context.config().DATABASE_URL, max: 4, applicationName: 'cli' })),
   };
+  if (command.needsDb) {
+    const usage = await checkUsage(argv, io);
+    if (usage !== null) return usage;
+    try {
+      // One round trip before any work: a host that never answers, a port that is not Postgres or a
+      // refused password all end here, with one line, instead of as a stack trace from the middle of a
+      // migration.
+      await sql`select 1`.execute(context.db());
+    } catch (error) {
+      await db?.destroy();
+      if (error instanceof ConfigError) {
+        io.err(error.message);
+        return CONFIG_ERROR;
+      }
+      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0];
+      io.err(
+        `panorama ${name}: cannot reach the database at ${databaseAddress(context.config().DATABASE_URL)} ` +
+          `(${reason}). Check DATABASE_URL; nothing was changed.`,
+      );
+      return UNAVAILABLE;
+    }
+  }
   try {
     return await command.run(args, context);
   } catch (error) {
     if (error instanceof UsageError) {
-      io.err(`panorama ${name}: ${error.message}\nUsage: pnpm panorama ${command.usage}`);
+      io.err(usageMessage(name, command, error));
       return USAGE_ERROR;
     }
     if (error instanceof ConfigError) {
       io.err(error.message);
-      return 2;
+      return CONFIG_ERROR;
     }
     if (error instanceof ValidationError) {
       io.err(`panorama ${name}: ${error.message}`);
@@ -436,7 +514,7 @@ export async function runCli(
       io.err(
         `panorama ${name}: cannot reach the database (${code}): ${(error as Error).message}. Check DATABASE_URL; nothing was changed.`,
       );
-      return 69;
+      return UNAVAILABLE;
     }
     io.err(`panorama ${name}: ${(error as Error).stack ?? String(error)}`);
     return 1;

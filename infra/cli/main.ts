@@ -1,6 +1,6 @@
 import { RedisServerMissingError } from '@panorama/jobs';
 import { runningStack, startLocalInfrastructure } from '../local/stack.ts';
-import { commandNeedsDb, runCli } from './commands.ts';
+import { checkUsage, commandNeedsDb, runCli } from './commands.ts';
 
 // `pnpm panorama <command>`. In production, DATABASE_URL and APP_SECRET come from the environment. Locally,
 // the CLI joins a running `pnpm start`, or starts the embedded Postgres in .data/ for the command's duration.
@@ -8,6 +8,10 @@ const argv = process.argv.slice(2);
 const io = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) };
 let env: Record<string, string | undefined> = process.env;
 let stop = async () => {};
+
+// Options first: a usage error must not start (or wait for) a database.
+const usage = await checkUsage(argv, io);
+if (usage !== null) process.exit(usage);
 
 if (commandNeedsDb(argv[0]) && !process.env.DATABASE_URL) {
   const running = await runningStack();

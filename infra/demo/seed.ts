@@ -6,6 +6,7 @@ import {
   personRepository,
   programmeRepository,
   responseRepository,
+  resultRepository,
   type Database,
   type Relationship,
 } from '@panorama/db';
@@ -19,10 +20,14 @@ import {
 } from '@panorama/domain';
 import { closeCycle, importRoster, openCycle, parseRosterCsv } from '@panorama/report';
 import { createSurveyService } from '@panorama/survey';
+import { createHandlers, createWorkerLogger } from '@panorama/worker';
 import { COACHES, COMMENTS, DEMO_ACCOUNTS, FIRST, LAST, LEADERS, demoEmail } from './people.ts';
 import { demoRandom, type DemoRandom } from './random.ts';
 
 export const DEMO_SLUG = 'northwind-demo';
+/** The slug while the demo is being created: renamed to DEMO_SLUG as the last step, so a seed that was
+ * interrupted is recognised, removed and done again instead of passing for a finished demo. */
+export const DEMO_SLUG_INCOMPLETE = 'northwind-demo-incomplete';
 const INSTRUMENT = path.resolve(import.meta.dirname, '../../surveys/leadership-360/instrument.yaml');
 
 export type DemoAccounts = typeof DEMO_ACCOUNTS;
@@ -182,24 +187,71 @@ function answer(
 }
 
 /**
+ * Removes the demo organisation, finished or not, with everything in it (people, programmes, cycles,
+ * responses, results and outboxes go with it). Returns whether there was one.
+ */
+export async function removeDemo(db: Kysely<Database>): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const demo = trx
+      .selectFrom('organisations')
+      .select('id')
+      .where('slug', 'in', [DEMO_SLUG, DEMO_SLUG_INCOMPLETE]);
+    // Programmes first: their subjects point at the organisation's people without a cascade.
+    await trx.deleteFrom('programmes').where('organisation_id', 'in', demo).execute();
+    const removed = await trx.deleteFrom('organisations').where('id', 'in', demo).executeTakeFirst();
+    return Number(removed.numDeletedRows) > 0;
+  });
+}
+
+/**
+ * Aggregates the demo leader's baseline with the worker's own handler and releases it as her coach would
+ * (the repository call behind the report page's Release button), so the printed leader account has a
+ * report to read. Jobs the aggregation plans stay in the job outbox for the worker's sweeper.
+ */
+async function releaseLeaderBaseline(
+  db: Kysely<Database>,
+  keys: SecretKeys,
+  anonymityK: number,
+  subjectId: string,
+  coachId: string | null,
+): Promise<void> {
+  const handlers = createHandlers({
+    db,
+    producer: {
+      add: () => Promise.reject(new Error('no Redis while seeding: the sweeper pushes the job outbox')),
+      enqueue: () => Promise.reject(new Error('no Redis while seeding')),
+    },
+    mailer: { send: () => Promise.reject(new Error('the demo seed sends no email')) },
+    keys,
+    anonymityK,
+    logger: createWorkerLogger('silent'),
+  });
+  await handlers['aggregate-subject']({ subjectId }, { jobId: 'demo-seed', attempt: 1, log: () => {} });
+  await resultRepository.release(db, subjectId, coachId);
+}
+
+/**
  * Seeds the demo organisation through the code paths a real cycle uses: roster CSV import, opening the cycle
  * (links sealed into the outbox), the survey service taking each link, closing the cycle. Returns null
- * when the demo organisation exists already.
+ * when the demo organisation exists already. A demo left half-made by an interrupted seed is removed and
+ * made again. With `release`, the demo leader's baseline report is computed and released by her coach.
  */
 export async function seedDemo(deps: {
   db: Kysely<Database>;
   keys: SecretKeys;
   surveyBaseUrl: string;
   log: (line: string) => void;
+  release?: { anonymityK: number };
 }): Promise<DemoAccounts | null> {
   const { db, keys } = deps;
   if (await organisationRepository.findBySlug(db, DEMO_SLUG)) return null;
+  if (await removeDemo(db)) deps.log('demo: removed a demo that an interrupted seed left unfinished');
   const random = demoRandom('panorama-demo');
   const instrument = await loadInstrument(INSTRUMENT);
 
   const organisation = await organisationRepository.create(db, {
     name: 'Northwind Health (demo)',
-    slug: DEMO_SLUG,
+    slug: DEMO_SLUG_INCOMPLETE,
   });
   const hr = await personRepository.upsert(db, {
     organisationId: organisation.id,
@@ -284,7 +336,19 @@ export async function seedDemo(deps: {
       .where('id', '=', cycle.id)
       .execute();
     deps.log(`demo: ${spec.name}: ${cohort.length} leaders, ${responses} responses`);
+    if (deps.release && !follow) {
+      const released = await db
+        .selectFrom('subjects')
+        .innerJoin('people as leader', 'leader.id', 'subjects.leader_id')
+        .select(['subjects.id', 'subjects.coach_id'])
+        .where('subjects.cycle_id', '=', cycle.id)
+        .where('leader.email', '=', DEMO_ACCOUNTS.leader)
+        .executeTakeFirstOrThrow();
+      await releaseLeaderBaseline(db, keys, deps.release.anonymityK, released.id, released.coach_id);
+      deps.log(`demo: ${spec.name}: released ${LEADERS[0]}'s report`);
+    }
   }
 
+  await db.updateTable('organisations').set({ slug: DEMO_SLUG }).where('id', '=', organisation.id).execute();
   return DEMO_ACCOUNTS;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { loadConfig, localEnv } from '@panorama/config';
 import { startEmbeddedPostgres } from '@panorama/db/embedded';
 import { startRedisServer } from '@panorama/jobs';
 
@@ -12,7 +13,13 @@ export interface LocalInfrastructure {
   stop(): Promise<void>;
 }
 
-export const dataDir = path.resolve(process.env.PANORAMA_DATA_DIR ?? '.data');
+export const dataDir = path.resolve(loadConfig(localEnv, process.env, 'panorama').PANORAMA_DATA_DIR);
+/** A folder as the user would type it: relative when it is under the current folder, else absolute. */
+export function shownPath(folder: string): string {
+  const relative = path.relative(process.cwd(), folder);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? path.resolve(folder) : relative || '.';
+}
+const shownDataDir = shownPath(dataDir);
 const runtimeFile = path.join(dataDir, 'runtime.json');
 
 /** APP_SECRET for local runs: kept in .data so sessions and drafts survive a restart. */
@@ -59,20 +66,21 @@ export async function startLocalInfrastructure(options: {
 
   try {
     env.APP_SECRET ||= await localSecret();
+    // Redis first: it is the one that may be missing from PATH, and a failure must not leave a Postgres behind.
+    if (options.needRedis && !env.REDIS_URL) {
+      options.log(`starting redis-server (data in ${shownDataDir}/redis)…`);
+      const redis = await startRedisServer({ dataDir: path.join(dataDir, 'redis') });
+      stops.push(() => redis.stop());
+      env.REDIS_URL = redis.url;
+      started.push(`Redis on 127.0.0.1:${redis.port}`);
+    }
     if (!env.DATABASE_URL) {
-      options.log('starting embedded PostgreSQL (data in .data/pg)…');
+      options.log(`starting embedded PostgreSQL (data in ${shownDataDir}/pg)…`);
       const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'pg') });
       stops.push(() => pg.stop());
       await pg.createDatabase('panorama');
       env.DATABASE_URL = pg.urlFor('panorama');
       started.push(`PostgreSQL on 127.0.0.1:${pg.port}`);
-    }
-    if (options.needRedis && !env.REDIS_URL) {
-      options.log('starting redis-server (data in .data/redis)…');
-      const redis = await startRedisServer({ dataDir: path.join(dataDir, 'redis') });
-      stops.push(() => redis.stop());
-      env.REDIS_URL = redis.url;
-      started.push(`Redis on 127.0.0.1:${redis.port}`);
     }
     env.OUTBOX_DIR ||= path.join(dataDir, 'outbox');
     if (options.publish) {

@@ -5,10 +5,11 @@ import { RedisServerMissingError } from '@panorama/jobs';
 import { createDb } from '@panorama/db';
 import { runCli } from '../cli/commands.ts';
 import { DEMO_ACCOUNTS } from '../demo/people.ts';
-import { startLocalInfrastructure } from './stack.ts';
+import { DEMO_SLUG_INCOMPLETE } from '../demo/seed.ts';
+import { shownPath, startLocalInfrastructure } from './stack.ts';
 
 // `pnpm start`: Postgres and Redis (embedded unless DATABASE_URL / REDIS_URL are set), migrations, the demo
-// on first start (or with --demo), then the survey service, the report service and the worker as child
+// on first start (or afresh with --demo), then the survey service, the report service and the worker as child
 // processes, exactly as they run one by one in production. Ctrl-C stops all of it.
 const root = path.resolve(import.meta.dirname, '../..');
 const SERVICES = [
@@ -29,7 +30,7 @@ try {
       ? error.message
       : `panorama: could not start: ${(error as Error).message}`,
   );
-  process.exit(1);
+  process.exit(69);
 }
 const env: Record<string, string> = {
   SURVEY_PUBLIC_URL: `http://localhost:${process.env.SURVEY_PORT ?? 3001}`,
@@ -70,9 +71,14 @@ process.on('exit', () => {
 if ((await runCli(['migrate'], env, io)) !== 0) await shutdown(1);
 const db = createDb({ connectionString: env.DATABASE_URL!, max: 1 });
 const empty = (await db.selectFrom('organisations').select('id').limit(1).execute()).length === 0;
+// A demo that an interrupted seed left unfinished is made again rather than left half there.
+const unfinished =
+  (await db.selectFrom('organisations').select('id').where('slug', '=', DEMO_SLUG_INCOMPLETE).execute())
+    .length > 0;
 await db.destroy();
-if (wantDemo || empty) {
-  if ((await runCli(['seed-demo'], env, io)) !== 0) await shutdown(1);
+if (wantDemo || empty || unfinished) {
+  // --demo starts the demo over: the demo organisation is removed and seeded again (other data stays).
+  if ((await runCli(['seed-demo', ...(wantDemo ? ['--again'] : [])], env, io)) !== 0) await shutdown(1);
 }
 
 for (const service of SERVICES) {
@@ -106,7 +112,7 @@ io.out(
     'Demo sign-in: open the reports URL, choose "Sign in" and enter one of',
     `  ${DEMO_ACCOUNTS.hr} (HR), ${DEMO_ACCOUNTS.coach} (coach),`,
     `  ${DEMO_ACCOUNTS.leader} (leader).`,
-    'Without SMTP_URL, emails (sign-in links too) are written to .data/outbox/ and their links printed here.',
+    `Without SMTP_URL, emails (sign-in links too) are written to ${shownPath(env.OUTBOX_DIR!)}/ and their links printed here.`,
     'Press Ctrl-C to stop.',
     '',
   ].join('\n'),

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumPath } from './support/chromium.ts';
 import { SCREENSHOTS } from './support/screenshots.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProducer, createRedis, type Producer } from '@panorama/jobs';
@@ -39,7 +40,7 @@ beforeAll(async () => {
   await app.listen({ host: '127.0.0.1', port: 0 });
   origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
   mkdirSync(SCREENSHOTS, { recursive: true });

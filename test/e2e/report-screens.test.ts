@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import axe from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromiumPath } from './support/chromium.ts';
 import { SCREENSHOTS } from './support/screenshots.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultRepository } from '@panorama/db';
@@ -42,7 +43,7 @@ beforeAll(async () => {
   if (!address || typeof address === 'string') throw new Error('no address');
   base = `http://127.0.0.1:${address.port}`;
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
   mkdirSync(SCREENSHOTS, { recursive: true });

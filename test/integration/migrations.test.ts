@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateDown, migrateToLatest } from '@panorama/db';
@@ -19,6 +21,13 @@ const tables = async () =>
   ).rows.map((r) => r.tablename);
 
 describe('migrations', () => {
+  it('every table they create is documented in packages/db/README.md, and no other', async () => {
+    const readme = readFileSync(path.resolve(import.meta.dirname, '../../packages/db/README.md'), 'utf8');
+    const documented = [...readme.matchAll(/^\| `([a-z_]+)` +\|/gm)].map((m) => m[1]!).sort();
+    const created = (await tables()).filter((n) => !n.startsWith('kysely_'));
+    expect(documented).toEqual(created);
+  });
+
   it('round-trip: all the way down leaves only the bookkeeping, and back up restores every table', async () => {
     const before = await tables();
     expect(before).toContain('responses');
