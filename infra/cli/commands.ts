@@ -29,6 +29,7 @@ import {
   sendReminders,
 } from '@panorama/report';
 import { removeDemo, seedDemo } from '../demo/seed.ts';
+import { IMPORT_FILE_LIMITS, readImportFile } from './read-import-file.ts';
 
 export interface Io {
   out: (line: string) => void;
@@ -221,7 +222,7 @@ const commands: Record<string, Command> = {
       const { values, positionals } = options(args, { cycle: { type: 'string' } }, 1);
       required(values, 'cycle');
       if (!positionals[0]) throw new UsageError('give the path of the roster CSV');
-      const rows = parseRosterCsv(await fs.readFile(positionals[0], 'utf8'));
+      const rows = parseRosterCsv(await readImportFile(positionals[0], IMPORT_FILE_LIMITS.roster));
       const result = await importRoster(db(), { cycleId: values.cycle!, rows });
       io.out(
         `imported ${rows.length} rows: ${result.leaders} leaders, ${result.invitations} invitations (self-assessments included)`,
@@ -287,8 +288,10 @@ const commands: Record<string, Command> = {
       if (!positionals[0]) throw new UsageError('give the path of the responses CSV');
       const result = await importResponses(db(), {
         cycleId: values.cycle!,
-        responsesCsv: await fs.readFile(positionals[0], 'utf8'),
-        ...(values.comments ? { commentsCsv: await fs.readFile(values.comments, 'utf8') } : {}),
+        responsesCsv: await readImportFile(positionals[0], IMPORT_FILE_LIMITS.responses),
+        ...(values.comments
+          ? { commentsCsv: await readImportFile(values.comments, IMPORT_FILE_LIMITS.comments) }
+          : {}),
       });
       io.out(
         `imported ${result.responses} responses (${result.ratings} ratings, ${result.comments} comments) for ` +

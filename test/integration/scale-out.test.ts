@@ -63,6 +63,7 @@ function spawnWorker(t: TestDatabase, prefix: string, outboxDir: string, port: n
       OUTBOX_DIR: outboxDir,
       HOST: '127.0.0.1',
       WORKER_HTTP_PORT: String(port),
+      METRICS_TOKEN,
       // One job at a time per queue and a short pause inside each aggregation, so both processes get work
       // and their transactions on one subject overlap.
       WORKER_CONCURRENCY: '1',
@@ -468,7 +469,12 @@ describe('scale-out: two survey instances and two worker processes on one Postgr
 
     // Both worker processes did work, as their own /metrics say; both see the same, empty queue.
     for (const worker of workers) {
-      const text = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
+      expect((await fetch(`http://127.0.0.1:${worker.port}/metrics`)).status).toBe(401);
+      const text = await (
+        await fetch(`http://127.0.0.1:${worker.port}/metrics`, {
+          headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+        })
+      ).text();
       const done = sampleSum(text, 'panorama_job_duration_seconds_count', { outcome: 'completed' });
       expect(done, `jobs completed by the worker on port ${worker.port}`).toBeGreaterThan(0);
       expect(sampleSum(text, 'panorama_job_failures_total', {})).toBe(0);

@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InstrumentError, parseInstrument, ValidationError, type Instrument } from '@panorama/domain';
+import { sessionRepository } from '@panorama/db';
+import {
+  InstrumentError,
+  newToken,
+  openOutbox,
+  parseInstrument,
+  tokenMac,
+  ValidationError,
+  type Instrument,
+} from '@panorama/domain';
 import {
   COMMENT_COLUMNS,
   importResponses,
@@ -14,7 +23,8 @@ import {
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
-import { createProgramme, rosterCsv } from '../support/scenario.ts';
+import { openNominations, UNSAFE_TEXT } from '../../services/report/src/admin/nominations.ts';
+import { createProgramme, keys, rosterCsv, SURVEY_URL } from '../support/scenario.ts';
 import { sessionFor } from '../support/report-pages-seed.ts';
 import { bodyKinds, encodeBody, fieldKeys, hostileText, type FuzzBody } from './fuzz-arbitraries.ts';
 import {
@@ -34,6 +44,10 @@ let t: TestDatabase;
 let app: FastifyInstance;
 let scenario: Awaited<ReturnType<typeof createProgramme>>;
 let subjectId = '';
+/** The nomination link emailed to the leader dana, and her session: the leader's side of the app, live. */
+let nominationToken = '';
+let leaderSession = '';
+let hrPersonId = '';
 const jar = new Map<string, string>();
 let csrf = '';
 const totals: Record<string, number> = {};
@@ -47,6 +61,21 @@ beforeAll(async () => {
     rows: parseRosterCsv(rosterCsv(['dana', 'eli', 'fay', 'gus'])),
   });
   subjectId = (await t.db.selectFrom('subjects').select('id').executeTakeFirstOrThrow()).id;
+  await openNominations(
+    { db: t.db, keys, reportBaseUrl: 'http://report.test', surveyBaseUrl: SURVEY_URL },
+    scenario.followUp!.id,
+    { manager: 1, peer: 3, direct_report: 0, other: 0 },
+  );
+  const email = await t.db
+    .selectFrom('email_outbox')
+    .select('payload')
+    .where('template', '=', 'nomination')
+    .where('to_address', '=', 'dana@acme.test')
+    .executeTakeFirstOrThrow();
+  const link = (JSON.parse(openOutbox(keys, email.payload!)) as { data: { link: string } }).data.link;
+  nominationToken = link.split('/').pop()!;
+  leaderSession = await sessionFor(t.db, 'dana@acme.test');
+  hrPersonId = scenario.hr.id;
   app = await reportApp(t.db);
   jar.set('panorama_session', await sessionFor(t.db, scenario.hr.email));
   const page = await app.inject({ method: 'GET', url: '/admin', headers: { cookie: cookieHeader(jar) } });
@@ -68,7 +97,17 @@ function fillParams(url: string, values: string[]): string {
 
 const paramValue = () =>
   fc.oneof(
-    { weight: 2, arbitrary: fc.constantFrom('ID:cycle', 'ID:subject', 'ID:programme', 'ID:random') },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(
+        'ID:cycle',
+        'ID:subject',
+        'ID:programme',
+        'ID:random',
+        'ID:nomination-token',
+        'ID:sign-in-token',
+      ),
+    },
     { weight: 3, arbitrary: hostileText().map((s) => encodeURIComponent(s.replace(/[\uD800-\uDFFF]/g, ''))) },
     {
       weight: 1,
@@ -84,8 +123,30 @@ const paramValue = () =>
     },
   );
 
-function resolveIds(value: string): string {
+/** The first parameter: for a link route, mostly its live token, so that the route's own code is fuzzed. */
+function liveFirst(url: string): fc.Arbitrary<string> {
+  const live = url.startsWith('/nominate/:token')
+    ? 'ID:nomination-token'
+    : url.startsWith('/sign-in/:token')
+      ? 'ID:sign-in-token'
+      : undefined;
+  return live ? fc.oneof({ weight: 3, arbitrary: fc.constant(live) }, paramValue()) : paramValue();
+}
+
+/** A fuzzed parameter with the live ids and tokens put in; a sign-in token is created fresh (it is spent). */
+async function resolveIds(value: string): Promise<string> {
   switch (value) {
+    case 'ID:nomination-token':
+      return nominationToken;
+    case 'ID:sign-in-token': {
+      const token = newToken();
+      await sessionRepository.createSignInToken(t.db, {
+        tokenHash: tokenMac(keys.signIn, token),
+        personId: hrPersonId,
+        expiresAt: new Date(Date.now() + 600_000),
+      });
+      return token;
+    }
     case 'ID:cycle':
       return scenario.baseline.id;
     case 'ID:subject':
@@ -155,6 +216,28 @@ function nearValidBody(url: string): fc.Arbitrary<FuzzBody> {
   return form(fc.record({ action: hostileText() }));
 }
 
+const isUtf8 = (bytes: Uint8Array) => Buffer.from(Buffer.from(bytes).toString('utf8')).equals(bytes);
+
+/** Bodies the app must refuse with a 4xx whatever the route, viewer or CSRF token: why, or undefined. */
+function mustRefuse(body: FuzzBody): string | undefined {
+  if (body.kind === 'raw-bytes' && !isUtf8(body.bytes)) return 'not-utf8';
+  if (body.kind === 'json' && /"__proto__"\s*:/.test(body.json)) return 'json-proto';
+  if (body.kind === 'form' || body.kind === 'raw-bytes') {
+    const names = body.pairs.map(([k]) => k);
+    if (new Set(names).size < names.length) return 'duplicate-field';
+  }
+  if (body.kind === 'other-type') return 'wrong-content-type';
+  return undefined;
+}
+
+/** Names and emails of every person: whatever a form stored follows the roster's rule for text. */
+async function storedPeopleAreClean(what: string) {
+  for (const person of await t.db.selectFrom('people').select(['name', 'email']).execute()) {
+    expect(person.name, what).not.toMatch(UNSAFE_TEXT);
+    expect(person.email, what).not.toMatch(UNSAFE_TEXT);
+  }
+}
+
 describe('fuzzing every route of the report service', () => {
   it('answers malformed parameters, queries and bodies with a 4xx (never a 5xx) and stores nothing then', async () => {
     const routes = routesOf(app).filter((r) => r.method !== 'HEAD' && !r.url.startsWith('/assets/'));
@@ -165,19 +248,26 @@ describe('fuzzing every route of the report service', () => {
     );
     for (const route of routes) {
       const property = fc.asyncProperty(
-        fc.array(paramValue(), { minLength: 3, maxLength: 3 }),
+        fc.tuple(liveFirst(route.url), paramValue(), paramValue()),
         fc.option(fc.string({ maxLength: 60 }), { nil: undefined }),
         fc.oneof(bodyKinds(keys, 3 * 1024 * 1024), nearValidBody(route.url)),
         fc.boolean(),
-        async (params, query, body, withCsrf) => {
+        fc.constantFrom('hr', 'leader'),
+        async (params, query, body, withCsrf, viewer) => {
           count('routes:cases');
+          if (route.method === 'POST') count(`routes:body ${body.kind}`);
+          const ids: string[] = [];
+          for (const p of params) ids.push(await resolveIds(p));
           const url =
-            fillParams(route.url, params.map(resolveIds)) +
-            (query === undefined ? '' : `?${encodeURIComponent(query)}`);
+            fillParams(route.url, ids) + (query === undefined ? '' : `?${encodeURIComponent(query)}`);
           const cookies = new Map(jar);
+          if (viewer === 'leader') cookies.set('panorama_session', leaderSession);
           // Signing out ends the session it is sent with: give it one of its own.
           if (route.url === '/sign-out')
-            cookies.set('panorama_session', await sessionFor(t.db, scenario.hr.email));
+            cookies.set(
+              'panorama_session',
+              await sessionFor(t.db, viewer === 'leader' ? 'dana@acme.test' : scenario.hr.email),
+            );
           const before = await contentDigest(t.db);
           const encoded =
             route.method === 'GET'
@@ -197,20 +287,36 @@ describe('fuzzing every route of the report service', () => {
             throw error;
           }
           assertNoPrototypePollution();
-          expect(
-            response.statusCode,
-            `${route.method} ${url} ${JSON.stringify(body).slice(0, 300)}`,
-          ).toBeLessThan(500);
+          const what = `${viewer} ${route.method} ${url} ${JSON.stringify(body).slice(0, 300)}`;
+          expect(response.statusCode, what).toBeLessThan(500);
           if (route.method === 'POST' && body.kind === 'oversized') expect(response.statusCode).toBe(413);
           if (route.method === 'POST' && !withCsrf) expect(response.statusCode).toBeGreaterThanOrEqual(400);
+          const refuse = route.method === 'POST' ? mustRefuse(body) : undefined;
+          if (refuse) {
+            count(`routes:must-refuse ${refuse}`);
+            expect(response.statusCode, `${refuse}: ${what}`).toBeGreaterThanOrEqual(400);
+          }
           if (response.statusCode >= 400) {
             count('routes:refused');
-            expect(await contentDigest(t.db), `${route.method} ${url}`).toBe(before);
+            expect(await contentDigest(t.db), what).toBe(before);
+          } else if (route.method === 'POST') {
+            count(`routes:accepted ${route.method} ${route.url}`);
+            await storedPeopleAreClean(what);
+          } else if (route.url.includes(':token')) {
+            count(`routes:accepted ${route.method} ${route.url}`);
           }
         },
       );
       await fc.assert(property, { numRuns: route.method === 'POST' ? 60 : 25, seed: 1122 });
     }
+    // The live links were reached, on both methods: not only their 404 was fuzzed.
+    for (const reached of [
+      'GET /nominate/:token',
+      'POST /nominate/:token',
+      'GET /sign-in/:token',
+      'POST /sign-in/:token',
+    ])
+      expect(totals[`routes:accepted ${reached}`] ?? 0, reached).toBeGreaterThan(0);
   });
 });
 

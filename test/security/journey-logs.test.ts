@@ -35,9 +35,8 @@ beforeAll(async () => {
     logStream: stream,
   });
   report = await reportApp(t.db, { LOG_LEVEL: 'info' });
-  // The report app has no log-stream option (a one-line hook is proposed in docs/security-testing.md), and
-  // its routes' child loggers are fixed once built, so its pino destination is captured instead: the root
-  // logger and every child share that one stream object.
+  // The report app's pino destination is captured here rather than passed as its `logStream` option (which it
+  // now has): the root logger and every child share that one stream object, so nothing it logs is missed.
   const destination = pinoStream(report.log);
   destination.write = (line: string) => {
     logs.push(line);

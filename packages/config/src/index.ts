@@ -125,6 +125,8 @@ export const workerEnv = z.object({
   /** Port of the worker's /healthz, /readyz and /metrics (on HOST); unset, the default, serves none. */
   WORKER_HTTP_PORT: wholeNumber(1, 65535).optional().describe('the port of the worker health and metrics'),
   HOST: webEnv.HOST,
+  /** Bearer token a scraper must send for the worker's /metrics (unset: /metrics is not served). */
+  METRICS_TOKEN: webEnv.METRICS_TOKEN,
 });
 
 /** The command line needs the database; Redis and mail only for the commands that enqueue or send. */

@@ -5,6 +5,7 @@ import {
   openDraft,
   openOutbox,
   safeEqual,
+  bearerTokenMatches,
   sealDraft,
   sealOutbox,
   TOKEN_PATTERN,
@@ -45,6 +46,21 @@ describe('tokens', () => {
     expect(openOutbox(keys, sealed)).toBe('hello');
     sealed[sealed.length - 1]! ^= 1;
     expect(() => openOutbox(keys, sealed)).toThrow();
+  });
+
+  it('bearerTokenMatches accepts exactly "Bearer <token>"', () => {
+    const token = 'scraper-token-0123456789';
+    expect(bearerTokenMatches(`Bearer ${token}`, token)).toBe(true);
+    for (const header of [
+      undefined,
+      '',
+      'Bearer ',
+      token,
+      `Basic ${token}`,
+      `bearer ${token}`,
+      `Bearer ${token}x`,
+    ])
+      expect(bearerTokenMatches(header, token), String(header)).toBe(false);
   });
 
   it('safeEqual compares by value, including different lengths', () => {

@@ -49,6 +49,15 @@ export function safeEqual(a: Buffer | string, b: Buffer | string): boolean {
   return timingSafeEqual(same ? x : y, y) && same;
 }
 
+/**
+ * Whether an `Authorization` header carries `Bearer <token>`, compared in constant time. The one check every
+ * process's `/metrics` uses (web apps and worker).
+ */
+export function bearerTokenMatches(authorization: string | undefined, token: string): boolean {
+  const given = /^Bearer (.+)$/.exec(authorization ?? '')?.[1] ?? '';
+  return safeEqual(given, token);
+}
+
 function seal(key: Buffer, plaintext: string): Buffer {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);

@@ -2,13 +2,13 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
-import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import view from '@fastify/view';
 import Handlebars from 'handlebars';
 import type { Redis } from 'ioredis';
+import { ValidationError } from '@panorama/domain';
 import { DEFAULT_WEB_TEXT, errorPages, type WebText } from './errors.ts';
 import { registerHelpers } from './helpers.ts';
 import { loggerOptions } from './logging.ts';
@@ -16,6 +16,30 @@ import { pino, type DestinationStream, type LoggerOptions } from 'pino';
 import { metrics } from './metrics.ts';
 
 const webRoot = path.resolve(import.meta.dirname, '..');
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Form posts, read strictly: bytes that are not UTF-8 are refused (400) instead of being turned into U+FFFD
+ * as a lenient parser would, so nothing a form stores ever held them. Repeated names become arrays and the
+ * result has no prototype, as with @fastify/formbody, whose parser this replaces.
+ */
+export function parseFormBody(body: Buffer): Record<string, string | string[]> {
+  let text: string;
+  try {
+    text = strictUtf8.decode(body);
+  } catch {
+    throw new ValidationError('The form could not be read: it is not valid UTF-8 form data.');
+  }
+  const fields: Record<string, string | string[]> = Object.create(null);
+  for (const [name, value] of new URLSearchParams(text)) {
+    const existing = fields[name];
+    if (existing === undefined) fields[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else fields[name] = [existing, value];
+  }
+  return fields;
+}
 
 export interface WebAppOptions {
   /** Folder of the service's own templates. */
@@ -97,7 +121,17 @@ export async function createWebApp(options: WebAppOptions): Promise<FastifyInsta
     cookieOpts: { path: '/', httpOnly: true, sameSite: 'strict', secure: options.secure, signed: true },
     getToken: (request) => (request.body as Record<string, string> | undefined)?._csrf,
   });
-  await app.register(formbody, { bodyLimit: options.bodyLimit ?? 256 * 1024 });
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'buffer', bodyLimit: options.bodyLimit ?? 256 * 1024 },
+    (_request, body, done) => {
+      try {
+        done(null, parseFormBody(body as Buffer));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
+    },
+  );
   await app.register(rateLimit, {
     global: false,
     ...(options.redis ? { redis: options.redis, nameSpace: 'panorama-rl:' } : {}),

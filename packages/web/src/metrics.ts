@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
-import { safeEqual } from '@panorama/domain';
+import { bearerTokenMatches } from '@panorama/domain';
 
 export interface MetricsOptions {
   /** Where the app's metrics are kept; a registry of its own by default, so several apps share a process. */
@@ -65,8 +65,7 @@ export const metrics = fp(
     const token = options.token;
     if (!token) return;
     app.get('/metrics', { logLevel: 'warn' }, async (request, reply) => {
-      const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
-      if (!safeEqual(given, token)) {
+      if (!bearerTokenMatches(request.headers.authorization, token)) {
         return reply
           .code(401)
           .header('www-authenticate', 'Bearer')

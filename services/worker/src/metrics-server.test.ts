@@ -25,6 +25,8 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 }
 
 const silent = { info: () => {}, warn: () => {} };
+const TOKEN = 'scraper-token-0123456789';
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 const servers: WorkerHttpServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
@@ -87,6 +89,7 @@ describe('worker HTTP server', () => {
       host: '127.0.0.1',
       port: 0,
       logger: silent,
+      metricsToken: TOKEN,
       readiness: async () => {
         if (!ready) throw new Error('Redis did not answer within 3000 ms');
       },
@@ -110,7 +113,7 @@ describe('worker HTTP server', () => {
     });
 
     worker.emit('completed', job('deliver-email', 10, 60));
-    const scrape = await fetch(`${base}/metrics`);
+    const scrape = await fetch(`${base}/metrics`, bearer(TOKEN));
     expect(scrape.status).toBe(200);
     expect(scrape.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await scrape.text();
@@ -123,6 +126,49 @@ describe('worker HTTP server', () => {
 
     expect((await fetch(`${base}/nothing`)).status).toBe(404);
     expect((await fetch(`${base}/metrics`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('serves /metrics only with the bearer token, and not at all without METRICS_TOKEN', async () => {
+    const worker = fakeWorker('aggregate');
+    const start = (metricsToken?: string) =>
+      startWorkerHttpServer({
+        host: '127.0.0.1',
+        port: 0,
+        logger: silent,
+        metricsToken,
+        readiness: async () => {},
+        metrics: createWorkerMetrics({ workers: [worker], queues: [], processMetrics: false }),
+      });
+    const guarded = await start(TOKEN);
+    servers.push(guarded);
+    worker.emit('completed', job('aggregate-subject', 10, 60));
+    const url = `http://127.0.0.1:${guarded.port}/metrics`;
+    for (const init of [
+      {},
+      bearer(''),
+      bearer('wrong'),
+      bearer(TOKEN.slice(0, -1)),
+      bearer(`${TOKEN}x`),
+      { headers: { authorization: TOKEN } },
+      { headers: { authorization: `Basic ${TOKEN}` } },
+    ]) {
+      const refused = await fetch(url, init);
+      expect(refused.status, JSON.stringify(init)).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer');
+      const body = await refused.text();
+      // Nothing about jobs leaks to a scraper without the token.
+      expect(body).not.toContain('panorama_job');
+    }
+    const scrape = await fetch(url, bearer(TOKEN));
+    expect(scrape.status).toBe(200);
+    expect(await scrape.text()).toContain('panorama_job_duration_seconds_count');
+
+    const open = await start(undefined);
+    servers.push(open);
+    const base = `http://127.0.0.1:${open.port}`;
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
+    expect((await fetch(`${base}/metrics`, bearer(TOKEN))).status).toBe(404);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 
   it('refuses to start on a port in use, saying so', async () => {

@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '@panorama/db';
+import { bearerTokenMatches } from '@panorama/domain';
 import { isJobName, QUEUES, type Producer } from '@panorama/jobs';
 
 /** The queue states reported as `panorama_queue_jobs`; waiting is what autoscaling follows. */
@@ -143,6 +144,11 @@ export interface WorkerHttpOptions {
   /** Behind /readyz; throws when not ready. */
   readiness: () => Promise<void>;
   metrics: WorkerMetrics;
+  /**
+   * Bearer token a scraper must send for `/metrics`, as on the web apps (METRICS_TOKEN). Without one,
+   * `/metrics` is not served: job durations and queue depths over time would tell when raters submitted.
+   */
+  metricsToken?: string | undefined;
   logger: Pick<Logger, 'info' | 'warn'>;
 }
 
@@ -153,7 +159,8 @@ export interface WorkerHttpServer {
 
 /**
  * The worker's HTTP face, for probes and Prometheus only: `/healthz` (the process answers), `/readyz` and
- * `/metrics`. Plain `node:http`: the worker serves no pages.
+ * `/metrics` (only with `metricsToken`, and only to a scraper that sends it). Plain `node:http`: the worker
+ * serves no pages.
  */
 export async function startWorkerHttpServer(options: WorkerHttpOptions): Promise<WorkerHttpServer> {
   const { metrics, logger } = options;
@@ -185,6 +192,9 @@ export async function startWorkerHttpServer(options: WorkerHttpOptions): Promise
           );
         }
       case '/metrics': {
+        if (!options.metricsToken) return json(res, 404, { error: 'not found' });
+        if (!bearerTokenMatches(req.headers.authorization, options.metricsToken))
+          return json(res, 401, { error: 'metrics need a bearer token' }, { 'www-authenticate': 'Bearer' });
         const body = await metrics.text();
         res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
         return res.end(body);
@@ -237,6 +247,7 @@ export function startMetricsServer(deps: {
   redis: Pick<Redis, 'ping'>;
   producer: Pick<Producer, 'queue'>;
   workers: readonly Worker[];
+  metricsToken?: string | undefined;
   logger: Pick<Logger, 'info' | 'warn'>;
 }): Promise<WorkerHttpServer> {
   const metrics = createWorkerMetrics({
@@ -248,6 +259,7 @@ export function startMetricsServer(deps: {
     host: deps.host,
     port: deps.port,
     metrics,
+    metricsToken: deps.metricsToken,
     logger: deps.logger,
     readiness: async () => {
       await withTimeout('Postgres', sql`select 1`.execute(deps.db));

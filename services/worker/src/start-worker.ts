@@ -92,6 +92,7 @@ export async function startWorker(
         redis,
         producer,
         workers: workers.workers,
+        metricsToken: config.METRICS_TOKEN,
         logger,
       })
     : undefined;

@@ -19,7 +19,7 @@ import { queueMail } from '../mail-queue.ts';
 import { invitePending } from './cycle-lifecycle.ts';
 
 // eslint-disable-next-line no-control-regex
-const UNSAFE_TEXT = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uFFFD]/;
+export const UNSAFE_TEXT = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uFFFD]/;
 
 export type NominatedGroup = Exclude<Relationship, 'self'>;
 export const NOMINATED_GROUPS: readonly NominatedGroup[] = ['manager', 'peer', 'direct_report', 'other'];
