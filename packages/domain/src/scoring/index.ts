@@ -47,6 +47,12 @@ export {
   type AgreementBand,
   type IccResult,
 } from './rater-agreement.ts';
+export {
+  cohortAgreement,
+  type AgreementCounts,
+  type AgreementSummary,
+  type CohortAgreement,
+} from './cohort-agreement.ts';
 export { alphaLabel, competencyItemMatrix, cronbachAlpha, type CronbachAlphaResult } from './reliability.ts';
 export {
   DEFAULT_SELF_OTHER,
