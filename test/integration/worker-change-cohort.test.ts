@@ -30,6 +30,7 @@ import {
   createRollupCohort,
   createWorkerLogger,
 } from '@panorama/worker';
+import { cohortQualityExport } from '../../infra/cli/cohort-quality.ts';
 import { createProgramme } from '../support/scenario.ts';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
 
@@ -409,6 +410,27 @@ describe('worker: change and cohort statistics', () => {
         ).toBe(c.n);
       }
     }
+  });
+
+  it('exports alpha per cycle and the agreement counts of the cohort', async () => {
+    const cohort = await latestCohort();
+    const exported = await cohortQualityExport(t.db, seeded.programmeId);
+    expect(exported.json.cohortReliability).toEqual(cohort.reliability);
+    expect(exported.json.cohortAgreement).toEqual(cohort.agreement);
+    const alpha = exported.csv['cohort-alpha'].trim().split('\n');
+    expect(alpha[0]).toBe('cycle_kind,competency_id,alpha,rows,items,label');
+    expect(alpha).toHaveLength(1 + 2 * seeded.instrument.competencies.length);
+    const id = seeded.instrument.competencies[0]!.id;
+    const a = cohort.reliability.followUp[id]!;
+    expect(alpha).toContain(`follow_up,${id},${a.alpha},${a.rows},${a.items},${a.label}`);
+    const agreement = exported.csv['cohort-agreement'].trim().split('\n');
+    const overall = cohort.agreement.baseline.overall;
+    const c = overall.counts!;
+    expect(agreement[1]).toBe(
+      `baseline,overall,${LEADERS},true,${c.over_estimator},${c.under_estimator},${c.in_agreement_good},` +
+        `${c.in_agreement_poor},${overall.cutoffs!.meanGap},${overall.cutoffs!.sdGap},${overall.cutoffs!.meanAllOthers}`,
+    );
+    expect(agreement).toHaveLength(1 + 2 * (1 + seeded.instrument.competencies.length));
   });
 
   it('a slower change run that read older inputs never appends its result last', async () => {
