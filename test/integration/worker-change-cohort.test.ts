@@ -433,6 +433,26 @@ describe('worker: change and cohort statistics', () => {
     expect(agreement).toHaveLength(1 + 2 * (1 + seeded.instrument.competencies.length));
   });
 
+  it('streams the cohort a page at a time with the same result as reading it at once', async () => {
+    const db = t.db;
+    const before = (await resultRepository.latestCohort(db, seeded.programmeId))!;
+    await db.deleteFrom('cohort_results').where('programme_id', '=', seeded.programmeId).execute();
+    const paged = createRollupCohort({
+      db,
+      instruments: createInstrumentCache(db),
+      stats: createCycleStats({ db }),
+      anonymityK: 3,
+      producer: noProducer,
+      logger: silent,
+      pageSize: 5,
+    });
+    await paged({ programmeId: seeded.programmeId }, context);
+    const after = (await resultRepository.latestCohort(db, seeded.programmeId))!;
+    expect(after.source_digest).toBe(before.source_digest);
+    expect(after.data).toEqual(before.data);
+    expect((after.data as StoredCohort).leaders).toBe(LEADERS);
+  });
+
   it('a slower change run that read older inputs never appends its result last', async () => {
     const pair = seeded.subjects[3]!;
     const db = t.db;

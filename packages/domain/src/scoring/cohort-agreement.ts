@@ -44,6 +44,18 @@ function summarise(leaders: readonly LeaderSelfOther[], minLeaders: number): Agr
   return { n: result.n, counts, cutoffs: result.cutoffs };
 }
 
+/** A leader's shown self and all-others score per competency: all the categories need of a profile. */
+export type SelfOtherScores = { id: string; self: number | null; allOthers: number | null }[];
+
+/** The scores {@link cohortAgreementFromScores} needs of one profile (keep these, not the profile). */
+export function selfOtherScores(profile: Pick<Profile, 'competencies'>): SelfOtherScores {
+  return profile.competencies.map((c) => ({
+    id: c.id,
+    self: shownStats(c.groups, 'self')?.mean ?? null,
+    allOthers: shownStats(c.groups, 'all_others')?.mean ?? null,
+  }));
+}
+
 /**
  * Atwater & Yammarino categories (METHODS §3) over the leaders of one cycle, from their published
  * profiles: per competency on the shown self and shown (rater-weighted) all-others scores, and overall on
@@ -56,18 +68,24 @@ export function cohortAgreement(
   profiles: readonly Pick<Profile, 'competencies'>[],
   options: { minLeaders?: number } = {},
 ): CohortAgreement {
+  return cohortAgreementFromScores(profiles.map(selfOtherScores), options);
+}
+
+/** {@link cohortAgreement} from each leader's {@link selfOtherScores}, for callers that stream profiles. */
+export function cohortAgreementFromScores(
+  leaders: readonly SelfOtherScores[],
+  options: { minLeaders?: number } = {},
+): CohortAgreement {
   const minLeaders = options.minLeaders ?? MIN_LEADERS_FOR_CATEGORIES;
-  const ids = profiles[0]?.competencies.map((c) => c.id) ?? [];
+  const ids = leaders[0]?.map((c) => c.id) ?? [];
   const perCompetency = new Map<string, LeaderSelfOther[]>(ids.map((id) => [id, []]));
   const overall: LeaderSelfOther[] = [];
-  profiles.forEach((profile, index) => {
+  leaders.forEach((scores, index) => {
     const leaderId = String(index);
     const selfs: number[] = [];
     const others: number[] = [];
-    for (const competency of profile.competencies) {
-      const self = shownStats(competency.groups, 'self')?.mean ?? null;
-      const allOthers = shownStats(competency.groups, 'all_others')?.mean ?? null;
-      perCompetency.get(competency.id)?.push({ leaderId, self, allOthers });
+    for (const { id, self, allOthers } of scores) {
+      perCompetency.get(id)?.push({ leaderId, self, allOthers });
       if (self !== null && allOthers !== null) {
         selfs.push(self);
         others.push(allOthers);

@@ -49,7 +49,10 @@ export {
 } from './rater-agreement.ts';
 export {
   cohortAgreement,
+  cohortAgreementFromScores,
+  selfOtherScores,
   type AgreementCounts,
+  type SelfOtherScores,
   type AgreementSummary,
   type CohortAgreement,
 } from './cohort-agreement.ts';
@@ -105,9 +108,11 @@ export {
   LARGE_EFFECT_WARNING,
   Z_975,
   buildCohort,
+  createCohortAccumulator,
   pairedChange,
   wilson,
   type BuildCohortInput,
+  type CohortAccumulator,
   type CohortCompetency,
   type CohortLeader,
   type CohortReport,

@@ -1,5 +1,11 @@
 import { resultRepository, rosterRepository, type Db } from '@panorama/db';
-import { buildCohort, cohortAgreement, type CohortLeader, type Profile } from '@panorama/domain';
+import {
+  cohortAgreementFromScores,
+  createCohortAccumulator,
+  selfOtherScores,
+  type Profile,
+  type SelfOtherScores,
+} from '@panorama/domain';
 import { planJob, type JobHandlers, type Producer } from '@panorama/jobs';
 import type { Logger } from 'pino';
 import { changeNorms, COHORT_NORMS } from './change-norms.ts';
@@ -28,9 +34,10 @@ export interface RollupCohortDeps {
 export const COHORT_OUTPUT_REVISION = 2;
 
 /**
- * The HR view of a programme (METHODS §7): `buildCohort` over the leaders with a profile in both the
- * baseline and the latest follow-up cycle, read a page at a time as slim profiles, with invitation counts
- * per group (counts only). SD1 and rxx are the ones every leader's change uses (`changeNorms`), so the
+ * The HR view of a programme (METHODS §7): the cohort statistics over the leaders with a profile in both
+ * the baseline and the latest follow-up cycle, streamed a page at a time (each page of slim profiles is
+ * reduced to participation counts, fixed-weight pairs and self/all-others scores before the next is read),
+ * with invitation counts per group (counts only). SD1 and rxx are the ones every leader's change uses (`changeNorms`), so the
  * cohort's share of reliable change counts the same verdicts the leaders' change results give. Also stores
  * Cronbach's alpha per competency of both cycles (METHODS §5) and the self-other agreement categories of
  * the cohort's leaders in each cycle (METHODS §3). Read, compute and save run under the programme's cohort
@@ -75,7 +82,10 @@ export function createRollupCohort(deps: RollupCohortDeps): JobHandlers['rollup-
       });
       if (latest?.source_digest === sourceDigest) return null;
 
-      const leaders: CohortLeader[] = [];
+      // Streamed: each page is reduced to what the statistics need before the next one is read.
+      const cohort = createCohortAccumulator({ rules });
+      const scores = { baseline: [] as SelfOtherScores[], followUp: [] as SelfOtherScores[] };
+      let leaders = 0;
       let after: string | null = null;
       for (;;) {
         const page = await resultRepository.cohortLeadersPage(trx, {
@@ -85,7 +95,11 @@ export function createRollupCohort(deps: RollupCohortDeps): JobHandlers['rollup-
           limit: pageSize,
         });
         for (const row of page) {
-          leaders.push({ baseline: row.baseline as Profile, followUp: row.follow_up as Profile });
+          const leader = { baseline: row.baseline as Profile, followUp: row.follow_up as Profile };
+          cohort.add(leader);
+          scores.baseline.push(selfOtherScores(leader.baseline));
+          scores.followUp.push(selfOtherScores(leader.followUp));
+          leaders += 1;
         }
         if (page.length < pageSize) break;
         after = page[page.length - 1]!.baseline_subject_id;
@@ -94,16 +108,14 @@ export function createRollupCohort(deps: RollupCohortDeps): JobHandlers['rollup-
         rosterRepository.participation(trx, { cycleId: baseline.id }),
         rosterRepository.participation(trx, { cycleId: followUp.id }),
       ]);
-      const report = buildCohort({
-        leaders,
-        cohortLeaderCount: leaders.length,
+      const report = cohort.finish({
+        cohortLeaderCount: leaders,
         sd1ByCompetency: norms.sd1,
         rxxByCompetency: norms.rxx,
-        rules,
       });
       const agreement = {
-        baseline: cohortAgreement(leaders.map((l) => l.baseline)),
-        followUp: cohortAgreement(leaders.flatMap((l) => (l.followUp ? [l.followUp] : []))),
+        baseline: cohortAgreementFromScores(scores.baseline),
+        followUp: cohortAgreementFromScores(scores.followUp),
       };
       const previousInputs = (latest?.data as { changeInputs?: string } | undefined)?.changeInputs;
       const jobs =
@@ -119,7 +131,7 @@ export function createRollupCohort(deps: RollupCohortDeps): JobHandlers['rollup-
         data: {
           baselineCycleId: baseline.id,
           followUpCycleId: followUp.id,
-          leaders: leaders.length,
+          leaders,
           changeInputs,
           cohortNorms: COHORT_NORMS,
           sd1Source: norms.sd1Source,
