@@ -263,7 +263,7 @@ export function agreementView(input: HrProgrammeInput) {
   return {
     available: shown,
     explanation,
-    message: shown ? '' : `Not shown. ${notes.join(' ')}`,
+    message: shown ? '' : notes.join(' '),
     cycles: names,
     rows: (Object.keys(CATEGORY_LABEL) as AgreementCategory[]).map((category) => ({
       label: CATEGORY_LABEL[category],
