@@ -228,12 +228,14 @@ async function rawRatings(db: Db, cycleId: string) {
   return [...byId.values()];
 }
 
-/** Waits until another session waits for an advisory lock, or until `done` says the run finished. */
+/** Waits until a session of this test's database waits for an advisory lock, or until `done` says the run finished. */
 async function blockedOrDone(db: Db, done: () => boolean) {
   for (;;) {
     if (done()) return;
     const waiting = await sql<{ n: number }>`
-      select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`.execute(db);
+      select count(*)::int as n from pg_locks
+      where locktype = 'advisory' and not granted
+        and database = (select oid from pg_database where datname = current_database())`.execute(db);
     if ((waiting.rows[0]?.n ?? 0) > 0) return;
     await new Promise((r) => setTimeout(r, 10));
   }
