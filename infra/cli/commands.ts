@@ -29,6 +29,7 @@ import {
   sendReminders,
 } from '@panorama/report';
 import { removeDemo, seedDemo } from '../demo/seed.ts';
+import { cohortQualityExport } from './cohort-quality.ts';
 import { IMPORT_FILE_LIMITS, readImportFile } from './read-import-file.ts';
 
 export interface Io {
@@ -311,14 +312,20 @@ const commands: Record<string, Command> = {
       });
       required(values, 'programme');
       const result = await exportProgramme(db(), values.programme!);
+      // Cronbach's alpha per cycle and the self-other agreement categories of the cohort roll-up.
+      const quality = await cohortQualityExport(db(), values.programme!);
       const dir = path.resolve(values.out!);
       await fs.mkdir(dir, { recursive: true });
-      await fs.writeFile(path.join(dir, 'programme.json'), JSON.stringify(result.json, null, 2) + '\n');
-      for (const [name, csv] of Object.entries(result.csv) as [string, string][]) {
+      await fs.writeFile(
+        path.join(dir, 'programme.json'),
+        JSON.stringify({ ...result.json, ...quality.json }, null, 2) + '\n',
+      );
+      const files = { ...result.csv, ...quality.csv };
+      for (const [name, csv] of Object.entries(files) as [string, string][]) {
         await fs.writeFile(path.join(dir, `${name}.csv`), csv);
       }
       io.out(
-        `wrote programme.json, ${Object.keys(result.csv)
+        `wrote programme.json, ${Object.keys(files)
           .map((n) => `${n}.csv`)
           .join(', ')} to ${path.relative(process.cwd(), dir) || '.'}`,
       );

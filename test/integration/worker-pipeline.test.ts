@@ -329,6 +329,7 @@ describe('worker: responses to profiles, changes and the cohort', () => {
     const stored = await resultRepository.latestCohort(t.db, seeded.programmeId);
     const data = stored!.data as {
       leaders: number;
+      sd1ByCompetency: Record<string, number>;
       rxxByCompetency: Record<string, number>;
       invitations: { baseline: Record<string, { invited: number }> };
       report: unknown;
@@ -344,6 +345,7 @@ describe('worker: responses to profiles, changes and the cohort', () => {
     const expected = buildCohort({
       leaders,
       cohortLeaderCount: LEADERS,
+      sd1ByCompetency: data.sd1ByCompetency,
       rxxByCompetency: data.rxxByCompetency,
       rules: RULES,
     });

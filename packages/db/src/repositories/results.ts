@@ -307,8 +307,9 @@ export const resultRepository = {
   },
 
   /**
-   * Raters invited for the leader in both subjects, per relationship in the follow-up: from invitations
-   * (never from responses). Invitations never sent (nominated) or cancelled do not count.
+   * Raters who took part for the leader in both subjects, per relationship in the follow-up: counted from
+   * invitations (never from responses), and only where the invitation is completed on both sides, so
+   * raters who declined, bounced or never answered in either cycle do not count (METHODS §6).
    */
   async invitedInBoth(db: Db, baselineSubjectId: string, followUpSubjectId: string) {
     return db
@@ -318,8 +319,8 @@ export const resultRepository = {
       .where('f.subject_id', '=', followUpSubjectId)
       .where('b.subject_id', '=', baselineSubjectId)
       .where('f.relationship', '<>', 'self')
-      .where('f.status', 'not in', ['nominated', 'cancelled'])
-      .where('b.status', 'not in', ['nominated', 'cancelled'])
+      .where('f.status', '=', 'completed')
+      .where('b.status', '=', 'completed')
       .groupBy('f.relationship')
       .orderBy('f.relationship')
       .execute();

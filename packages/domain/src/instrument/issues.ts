@@ -65,13 +65,17 @@ function describe(issue: z.core.$ZodIssue): string {
       if (issue.origin === 'array')
         return `must have at least ${issue.minimum} entries, has ${sizeOf(issue.input)}`;
       if (issue.origin === 'number' || issue.origin === 'int')
-        return `must be at least ${issue.minimum}, got ${describeValue(issue.input)}`;
+        return issue.inclusive === false
+          ? `must be greater than ${issue.minimum}, got ${describeValue(issue.input)}`
+          : `must be at least ${issue.minimum}, got ${describeValue(issue.input)}`;
       return issue.message;
     case 'too_big':
       if (issue.origin === 'array')
         return `must have at most ${issue.maximum} entries, has ${sizeOf(issue.input)}`;
       if (issue.origin === 'number' || issue.origin === 'int')
-        return `must be at most ${issue.maximum}, got ${describeValue(issue.input)}`;
+        return issue.inclusive === false
+          ? `must be less than ${issue.maximum}, got ${describeValue(issue.input)}`
+          : `must be at most ${issue.maximum}, got ${describeValue(issue.input)}`;
       return issue.message;
     default:
       return issue.message;

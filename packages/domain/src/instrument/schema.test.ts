@@ -226,6 +226,32 @@ const cases: Case[] = [
     breakIt: (i) => (nonNull(i.anonymity).k.all_others = 3),
     problem: 'anonymity.k.all_others: must be at least 4, got 3',
   },
+  // Change norms and self-other settings.
+  {
+    rule: 'a norm for an unknown competency',
+    breakIt: (i) => (i.norms = { sd1: { leadership: 0.5 } }),
+    problem: 'norms.sd1.leadership: "leadership" is not a competency of this instrument',
+  },
+  {
+    rule: 'rxx of 1',
+    breakIt: (i) => (i.norms = { rxx: { competency_0: 1 } }),
+    problem: 'norms.rxx.competency_0: must be less than 1',
+  },
+  {
+    rule: 'SD1 of 0',
+    breakIt: (i) => (i.norms = { sd1: { competency_0: 0 } }),
+    problem: 'norms.sd1.competency_0: must be greater than 0',
+  },
+  {
+    rule: 'a top/bottom fraction above one half',
+    breakIt: (i) => (i.self_other = { fraction: 0.6 }),
+    problem: 'self_other.fraction: must be at most 0.5',
+  },
+  {
+    rule: 'a gap threshold of 0',
+    breakIt: (i) => (i.self_other = { gap_threshold: 0 }),
+    problem: 'self_other.gap_threshold: must be greater than 0',
+  },
   // Questions.
   {
     rule: 'max_length of 0',
@@ -290,6 +316,16 @@ describe('instrument schema', () => {
     const instrument = validInstrument();
     delete instrument.anonymity;
     expect(problemsOf(instrument)).toEqual([]);
+  });
+
+  it('accepts configured change norms and self-other settings, both optional', () => {
+    const instrument = validInstrument();
+    instrument.norms = { sd1: { competency_0: 0.42 }, rxx: { competency_0: 0.85, competency_3: 0 } };
+    instrument.self_other = { fraction: 0.2, gap_threshold: 0.8 };
+    expect(problemsOf(instrument)).toEqual([]);
+    const parsed = parseInstrument(stringify(instrument), FILE);
+    expect(parsed.norms?.sd1).toEqual({ competency_0: 0.42 });
+    expect(parsed.self_other).toEqual({ fraction: 0.2, gap_threshold: 0.8 });
   });
 
   it('fits what scoring expects of an instrument', () => {

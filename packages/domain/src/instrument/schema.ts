@@ -80,6 +80,19 @@ const AnonymitySchema = z.strictObject({
   }),
 });
 
+// Change norms (METHODS §6): a configured SD1 or reliability replaces the one computed from the cohort for
+// that competency. rxx must stay below 1, or the reliable change index divides by zero.
+const NormsSchema = z.strictObject({
+  sd1: z.record(snakeId(), z.number().gt(0).max(10)).optional(),
+  rxx: z.record(snakeId(), z.number().min(0).lt(1)).optional(),
+});
+
+// Blind spots and hidden strengths (METHODS §3): the top/bottom share and the gap that is flagged.
+const SelfOtherSchema = z.strictObject({
+  fraction: z.number().gt(0).max(0.5).optional(),
+  gap_threshold: z.number().gt(0).max(10).optional(),
+});
+
 const StructureSchema = z.strictObject({
   id: id(INSTRUMENT_ID, 'kebab-case: lowercase letters and digits, words joined by -'),
   version: z.int().min(1),
@@ -90,6 +103,8 @@ const StructureSchema = z.strictObject({
     .regex(LOCALE, { error: (iss) => `${quote(iss.input)} must be a language tag like "en"` }),
   scale: ScaleSchema,
   anonymity: AnonymitySchema.optional(),
+  norms: NormsSchema.optional(),
+  self_other: SelfOtherSchema.optional(),
   competencies: z.array(CompetencySchema).min(10).max(12),
   questions: z.array(QuestionSchema).min(2).max(3),
 });
@@ -155,6 +170,23 @@ export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
   });
 
   issues.push(...scaleIssues(isRecord(input) ? input['scale'] : undefined));
+
+  const competencyIds = new Set(
+    listAt(input, 'competencies').flatMap((c) => stringAt(c, 'id', SNAKE_ID) ?? []),
+  );
+  const norms = isRecord(input) ? input['norms'] : undefined;
+  for (const key of ['sd1', 'rxx'] as const) {
+    const byCompetency = isRecord(norms) ? norms[key] : undefined;
+    if (!isRecord(byCompetency)) continue;
+    for (const competencyId of Object.keys(byCompetency)) {
+      if (SNAKE_ID.test(competencyId) && !competencyIds.has(competencyId)) {
+        issues.push({
+          path: ['norms', key, competencyId],
+          message: `${quote(competencyId)} is not a competency of this instrument`,
+        });
+      }
+    }
+  }
   return issues;
 }
 

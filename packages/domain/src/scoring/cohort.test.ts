@@ -18,7 +18,7 @@ describe('pairedChange', () => {
     expect(result.sdDelta).toBeCloseTo(expected.sd_delta, 4);
     expect(result.t).toBeCloseTo(expected.t, 4);
     expect(result.df).toBe(expected.df);
-    expect(result.pTwoSided?.toFixed(3)).toBe(expected.p_two_sided.toFixed(3));
+    expect(result.pTwoSided).toBeCloseTo(expected.p_two_sided, 4);
     expect(result.tCrit).toBeCloseTo(expected.t_crit_975_df7, 4);
     expect(result.ci95[0]).toBeCloseTo(expected.ci95[0], 4);
     expect(result.ci95[1]).toBeCloseTo(expected.ci95[1], 4);

@@ -167,6 +167,98 @@ export type CohortReport =
 const lookup = (record: Readonly<Record<string, number>> | undefined, key: string): number | undefined =>
   record && Object.hasOwn(record, key) ? record[key] : undefined;
 
+/** Incremental form of {@link buildCohort}: add leaders one at a time, then finish. */
+export interface CohortAccumulator {
+  /** Keeps only the leader's participation counts and fixed-weight all-others pair per competency. */
+  add(leader: CohortLeader): void;
+  finish(input: Omit<BuildCohortInput, 'leaders' | 'rules' | 'minLeaders'>): CohortReport;
+}
+
+/**
+ * A cohort built a leader at a time (METHODS §7), for callers that stream leaders page by page: each
+ * leader is reduced on `add` to what the statistics need (participation counts and one fixed-weight pair per
+ * competency), so memory grows with numbers per leader, not with profiles. `buildCohort` is this over an
+ * array; both give the same report.
+ */
+export function createCohortAccumulator(
+  options: Pick<BuildCohortInput, 'rules' | 'minLeaders'> = {},
+): CohortAccumulator {
+  const rules = validateAnonymityRules(options.rules ?? DEFAULT_ANONYMITY);
+  const k = options.minLeaders ?? rules.k.all_others;
+  if (!(Number.isInteger(k) && k >= rules.k.all_others)) {
+    throw new RangeError(`minLeaders must be a whole number >= k.all_others (${rules.k.all_others})`);
+  }
+  let size = 0;
+  let competencyIds: string[] | null = null;
+  const pairsById = new Map<string, { baseline: number; followUp: number }[]>();
+  const participation = {} as Record<Relationship, { baseline: number; followUp: number }>;
+  for (const relationship of RELATIONSHIPS) participation[relationship] = { baseline: 0, followUp: 0 };
+
+  return {
+    add(leader) {
+      size += 1;
+      for (const relationship of RELATIONSHIPS) {
+        participation[relationship].baseline += leader.baseline.participation[relationship].responses;
+        participation[relationship].followUp += leader.followUp?.participation[relationship].responses ?? 0;
+      }
+      if (competencyIds === null) {
+        competencyIds = leader.baseline.competencies.map((c) => c.id);
+        for (const id of competencyIds) pairsById.set(id, []);
+      }
+      for (const id of competencyIds) {
+        const before = leader.baseline.competencies.find((c) => c.id === id);
+        const after = leader.followUp?.competencies.find((c) => c.id === id);
+        const fixed = before && after ? fixedWeightAllOthers(before.groups, after.groups, rules) : null;
+        if (fixed) pairsById.get(id)!.push({ baseline: fixed.baseline, followUp: fixed.followUp });
+      }
+    },
+
+    finish(input) {
+      const complement = input.cohortLeaderCount - size;
+      if (complement < 0) throw new RangeError('the slice cannot be larger than the cohort');
+      if (size < k) return { suppressed: true, reason: 'fewer_than_k', k };
+      if (complement > 0 && complement < k) return { suppressed: true, reason: 'complement_fewer_than_k', k };
+      const competencies = (competencyIds ?? []).map(
+        (id): CohortCompetency | ({ id: string } & CohortSuppressed) => {
+          const pairs = pairsById.get(id) ?? [];
+          if (pairs.length < k) return { id, suppressed: true, reason: 'fewer_than_k', k };
+          const t1 = pairs.map((p) => p.baseline);
+          const t2 = pairs.map((p) => p.followUp);
+          const paired = pairedChange(t1, t2);
+          const sd1 = lookup(input.sd1ByCompetency, id) ?? paired.s1;
+          const rxx = lookup(input.rxxByCompetency, id) ?? null;
+          let reliableImprovement: ReliableShare | null = null;
+          let reliableDeterioration: ReliableShare | null = null;
+          if (rxx !== null && sd1 > 0) {
+            const verdicts = pairs.map(
+              (p) => reliableChange({ delta: p.followUp - p.baseline, sd1, rxx }).verdict,
+            );
+            const share = (verdict: string): ReliableShare => {
+              const count = verdicts.filter((v) => v === verdict).length;
+              return { share: count / pairs.length, wilson95: wilson(count, pairs.length) };
+            };
+            reliableImprovement = share('improved');
+            reliableDeterioration = share('deteriorated');
+          }
+          return {
+            id,
+            suppressed: false,
+            paired,
+            sd1,
+            rxx,
+            reliableImprovement,
+            reliableDeterioration,
+            warnings: paired.dAv !== null && paired.dAv > LARGE_EFFECT_WARNING ? ['large_effect'] : [],
+          };
+        },
+      );
+      const copy = {} as Record<Relationship, { baseline: number; followUp: number }>;
+      for (const relationship of RELATIONSHIPS) copy[relationship] = { ...participation[relationship] };
+      return { suppressed: false, leaders: size, participation: copy, competencies };
+    },
+  };
+}
+
 /**
  * Cohort change per competency (METHODS §7): paired statistics over the slice's leaders that have a
  * fixed-weight all-others score in both cycles, shares of reliable improvement and deterioration with Wilson
@@ -176,64 +268,14 @@ const lookup = (record: Readonly<Record<string, number>> | undefined, key: strin
  * scores.
  */
 export function buildCohort(input: BuildCohortInput): CohortReport {
-  const rules = validateAnonymityRules(input.rules ?? DEFAULT_ANONYMITY);
-  const k = input.minLeaders ?? rules.k.all_others;
-  if (!(Number.isInteger(k) && k >= rules.k.all_others)) {
-    throw new RangeError(`minLeaders must be a whole number >= k.all_others (${rules.k.all_others})`);
-  }
-  const size = input.leaders.length;
-  const complement = input.cohortLeaderCount - size;
-  if (complement < 0) throw new RangeError('the slice cannot be larger than the cohort');
-  if (size < k) return { suppressed: true, reason: 'fewer_than_k', k };
-  if (complement > 0 && complement < k) return { suppressed: true, reason: 'complement_fewer_than_k', k };
-
-  const participation = {} as Record<Relationship, { baseline: number; followUp: number }>;
-  for (const relationship of RELATIONSHIPS) {
-    participation[relationship] = {
-      baseline: input.leaders.reduce((n, l) => n + l.baseline.participation[relationship].responses, 0),
-      followUp: input.leaders.reduce(
-        (n, l) => n + (l.followUp?.participation[relationship].responses ?? 0),
-        0,
-      ),
-    };
-  }
-
-  const competencyIds = input.leaders[0]?.baseline.competencies.map((c) => c.id) ?? [];
-  const competencies = competencyIds.map((id): CohortCompetency | ({ id: string } & CohortSuppressed) => {
-    const pairs = input.leaders.flatMap((leader) => {
-      const before = leader.baseline.competencies.find((c) => c.id === id);
-      const after = leader.followUp?.competencies.find((c) => c.id === id);
-      const fixed = before && after ? fixedWeightAllOthers(before.groups, after.groups, rules) : null;
-      return fixed ? [fixed] : [];
-    });
-    if (pairs.length < k) return { id, suppressed: true, reason: 'fewer_than_k', k };
-    const t1 = pairs.map((p) => p.baseline);
-    const t2 = pairs.map((p) => p.followUp);
-    const paired = pairedChange(t1, t2);
-    const sd1 = lookup(input.sd1ByCompetency, id) ?? paired.s1;
-    const rxx = lookup(input.rxxByCompetency, id) ?? null;
-    let reliableImprovement: ReliableShare | null = null;
-    let reliableDeterioration: ReliableShare | null = null;
-    if (rxx !== null && sd1 > 0) {
-      const verdicts = pairs.map((p) => reliableChange({ delta: p.followUp - p.baseline, sd1, rxx }).verdict);
-      const share = (verdict: string): ReliableShare => {
-        const count = verdicts.filter((v) => v === verdict).length;
-        return { share: count / pairs.length, wilson95: wilson(count, pairs.length) };
-      };
-      reliableImprovement = share('improved');
-      reliableDeterioration = share('deteriorated');
-    }
-    return {
-      id,
-      suppressed: false,
-      paired,
-      sd1,
-      rxx,
-      reliableImprovement,
-      reliableDeterioration,
-      warnings: paired.dAv !== null && paired.dAv > LARGE_EFFECT_WARNING ? ['large_effect'] : [],
-    };
+  const accumulator = createCohortAccumulator({
+    ...(input.rules ? { rules: input.rules } : {}),
+    ...(input.minLeaders !== undefined ? { minLeaders: input.minLeaders } : {}),
   });
-
-  return { suppressed: false, leaders: size, participation, competencies };
+  for (const leader of input.leaders) accumulator.add(leader);
+  return accumulator.finish({
+    cohortLeaderCount: input.cohortLeaderCount,
+    rxxByCompetency: input.rxxByCompetency,
+    ...(input.sd1ByCompetency ? { sd1ByCompetency: input.sd1ByCompetency } : {}),
+  });
 }

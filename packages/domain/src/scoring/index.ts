@@ -47,6 +47,15 @@ export {
   type AgreementBand,
   type IccResult,
 } from './rater-agreement.ts';
+export {
+  cohortAgreement,
+  cohortAgreementFromScores,
+  selfOtherScores,
+  type AgreementCounts,
+  type SelfOtherScores,
+  type AgreementSummary,
+  type CohortAgreement,
+} from './cohort-agreement.ts';
 export { alphaLabel, competencyItemMatrix, cronbachAlpha, type CronbachAlphaResult } from './reliability.ts';
 export {
   DEFAULT_SELF_OTHER,
@@ -99,9 +108,11 @@ export {
   LARGE_EFFECT_WARNING,
   Z_975,
   buildCohort,
+  createCohortAccumulator,
   pairedChange,
   wilson,
   type BuildCohortInput,
+  type CohortAccumulator,
   type CohortCompetency,
   type CohortLeader,
   type CohortReport,

@@ -9,6 +9,8 @@ import {
   shareWords,
   subjectCell,
   type HrProgrammeInput,
+  type StoredAlpha,
+  type StoredCohort,
 } from './hr-programme.ts';
 import { response, testProfile, TEST_INSTRUMENT } from './test-profile.ts';
 
@@ -172,6 +174,100 @@ describe('hrProgrammeView', () => {
     const view = hrProgrammeView(programmeInput(4, { cohort: null, changes: [] }));
     expect(view.cohort.message).toContain('once the programme has a baseline and a follow-up');
     expect(view.heatmap.message).toContain('once follow-up results are in');
+  });
+});
+
+describe('self-other agreement and alpha on the HR page', () => {
+  const counts = { over_estimator: 3, under_estimator: 2, in_agreement_good: 4, in_agreement_poor: 3 };
+  const summary = (n: number, shown: boolean) => ({
+    n,
+    counts: shown ? counts : null,
+    cutoffs: shown ? { meanGap: 0.1, sdGap: 0.4, meanAllOthers: 3.6 } : null,
+  });
+  const agreement = (n: number) => ({
+    minLeaders: 10,
+    overall: summary(n, n >= 10),
+    competencies: [{ id: 'vision', ...summary(n, n >= 10) }],
+  });
+  const withCohort = (data: Partial<StoredCohort>) => {
+    const input = programmeInput(4);
+    return { ...input, cohort: { ...input.cohort!, data: { ...input.cohort!.data, ...data } } };
+  };
+  const alpha = (value: number | null, label: StoredAlpha['label'], rows = 40) => ({
+    alpha: value,
+    rows,
+    items: 3,
+    label,
+  });
+
+  it('counts leaders per category in each cycle, under a one-line explanation', () => {
+    const view = hrProgrammeView(
+      withCohort({
+        baselineCycleId: 'b',
+        followUpCycleId: 'f',
+        agreement: { baseline: agreement(12), followUp: agreement(12) },
+      }),
+    );
+    expect(view.agreement.available).toBe(true);
+    expect(view.agreement.cycles).toEqual(['Baseline', 'Follow-up']);
+    expect(view.agreement.rows.map((r) => r.cells)).toEqual([
+      ['3', '3'],
+      ['2', '2'],
+      ['4', '4'],
+      ['3', '3'],
+    ]);
+    expect(view.agreement.leaders).toEqual(['12', '12']);
+    expect(view.agreement.explanation).toMatch(/half a standard deviation/);
+  });
+
+  it('with fewer than 10 leaders says the categories are not shown and why', () => {
+    const view = hrProgrammeView(
+      withCohort({ agreement: { baseline: agreement(7), followUp: agreement(6) } }),
+    );
+    expect(view.agreement.available).toBe(false);
+    expect(view.agreement.message).toContain('Baseline: not shown, 7 leaders have both');
+    expect(view.agreement.message).toContain('fewer than 10');
+    expect(view.agreement.rows.flatMap((r) => r.cells).every((c) => c === '—')).toBe(true);
+  });
+
+  it('shows one cycle and explains the other when only one reaches 10 leaders', () => {
+    const view = hrProgrammeView(
+      withCohort({ agreement: { baseline: agreement(11), followUp: agreement(9) } }),
+    );
+    expect(view.agreement.available).toBe(true);
+    expect(view.agreement.rows[0]!.cells).toEqual(['3', '—']);
+    expect(view.agreement.notes).toEqual([expect.stringContaining('Follow-up: not shown, 9 leaders')]);
+  });
+
+  it("lists Cronbach's alpha per competency and cycle with its label and the responses used", () => {
+    const view = hrProgrammeView(
+      withCohort({
+        reliability: {
+          baseline: { vision: alpha(0.8312, 'good'), coaching: alpha(0.71, 'acceptable') },
+          followUp: { vision: alpha(0.52, 'low', 1), coaching: alpha(null, null, 1) },
+        },
+      }),
+    );
+    expect(view.reliability.available).toBe(true);
+    const vision = view.reliability.rows.find((r) => r.cells[0]!.alpha === '0.83')!;
+    expect(vision.cells).toEqual([
+      { alpha: '0.83', label: 'good', rows: '40 complete responses', kind: 'good' },
+      { alpha: '0.52', label: 'low', rows: '1 complete response', kind: 'low' },
+    ]);
+    const trust = view.reliability.rows.at(-1)!;
+    expect(trust.cells[0]).toEqual({
+      alpha: '—',
+      label: 'not computable',
+      rows: 'no responses',
+      kind: 'none',
+    });
+  });
+
+  it('shows neither table for a cohort stored before they existed', () => {
+    const view = hrProgrammeView(programmeInput(4));
+    expect(view.agreement.available).toBe(false);
+    expect(view.agreement.message).toBe('');
+    expect(view.reliability.available).toBe(false);
   });
 });
 

@@ -1,6 +1,8 @@
 import {
   RELATIONSHIPS,
+  type AgreementCategory,
   type ChangeReport,
+  type CohortAgreement,
   type CohortCompetency,
   type CohortReport,
   type Relationship,
@@ -9,10 +11,22 @@ import { ciChart, type CiChartRow } from '../charts/ci-chart.ts';
 import { binValues, histogram } from '../charts/histogram.ts';
 import { day, fewerThan, GROUP_LABEL, percent, plural, signed } from './format.ts';
 
-/** What the worker stores in `cohort_results.data`. */
+/** Cronbach's alpha of one competency in one cycle, as the worker stores it. */
+export interface StoredAlpha {
+  alpha: number | null;
+  rows: number;
+  items: number;
+  label: 'good' | 'acceptable' | 'low' | null;
+}
+
+/** What the worker stores in `cohort_results.data` (cohorts stored before alpha and agreement lack them). */
 export interface StoredCohort {
   leaders: number;
   report: CohortReport;
+  baselineCycleId?: string;
+  followUpCycleId?: string;
+  reliability?: { baseline: Record<string, StoredAlpha>; followUp: Record<string, StoredAlpha> };
+  agreement?: { baseline: CohortAgreement; followUp: CohortAgreement };
 }
 
 /** What the worker stores in `change_results.data`. */
@@ -210,6 +224,89 @@ function cohortView(input: HrProgrammeInput) {
   };
 }
 
+const CATEGORY_LABEL: Record<AgreementCategory, string> = {
+  over_estimator: 'Rate themselves higher than others do',
+  under_estimator: 'Rate themselves lower than others do',
+  in_agreement_good: 'Agree with others, rated above the cohort average',
+  in_agreement_poor: 'Agree with others, rated below the cohort average',
+};
+
+/** The two cycles a stored cohort compares, named as the programme names them. */
+function cohortCycleNames(input: HrProgrammeInput): [string, string] {
+  const data = input.cohort?.data;
+  const name = (id: string | undefined, fallback: string) =>
+    input.cycles.find((c) => c.id === id)?.name ?? fallback;
+  return [name(data?.baselineCycleId, 'Baseline'), name(data?.followUpCycleId, 'Follow-up')];
+}
+
+/**
+ * Self-other agreement categories (METHODS §3) of the cohort's leaders in each cycle: leaders per category
+ * overall, or why they are not shown (fewer than 10 leaders with both scores in a cycle).
+ */
+export function agreementView(input: HrProgrammeInput) {
+  const stored = input.cohort?.data.agreement;
+  const explanation =
+    'Each leader’s self-rating set against how others rated them, averaged over competencies: a leader whose gap is more than half a standard deviation above the cohort’s typical gap rates themselves higher than others do, one that far below rates themselves lower, and the rest agree with others (Atwater & Yammarino).';
+  if (!stored) {
+    return { available: false, explanation, message: '', cycles: [], rows: [], leaders: [], notes: [] };
+  }
+  const names = cohortCycleNames(input);
+  const sides = [stored.baseline, stored.followUp];
+  const notes = sides.flatMap((side, i) =>
+    side.overall.counts
+      ? []
+      : [
+          `${names[i]}: not shown, ${side.overall.n} ${side.overall.n === 1 ? 'leader has' : 'leaders have'} both a self-rating and an all-others score; the categories compare leaders with each other and mean little with fewer than ${side.minLeaders}.`,
+        ],
+  );
+  const shown = sides.some((side) => side.overall.counts);
+  return {
+    available: shown,
+    explanation,
+    message: shown ? '' : notes.join(' '),
+    cycles: names,
+    rows: (Object.keys(CATEGORY_LABEL) as AgreementCategory[]).map((category) => ({
+      label: CATEGORY_LABEL[category],
+      cells: sides.map((side) => (side.overall.counts ? String(side.overall.counts[category]) : '—')),
+    })),
+    leaders: sides.map((side) => String(side.overall.n)),
+    notes: shown ? notes : [],
+  };
+}
+
+const ALPHA_LABEL = { good: 'good', acceptable: 'acceptable', low: 'low' } as const;
+
+/** Cronbach's alpha per competency in each cycle of the stored cohort (METHODS §5). */
+export function reliabilityView(input: HrProgrammeInput) {
+  const stored = input.cohort?.data.reliability;
+  const explanation =
+    'Cronbach’s alpha says how consistently the items of a competency measure the same thing, over every complete response of the cycle: 0.70 or more is acceptable, 0.80 or more good. Below that, treat changes in that competency with extra care.';
+  if (!stored) return { available: false, explanation, cycles: [], rows: [] };
+  const cell = (alpha: StoredAlpha | undefined) =>
+    !alpha || alpha.alpha === null || alpha.label === null
+      ? {
+          alpha: '—',
+          label: 'not computable',
+          rows: alpha ? plural(alpha.rows, 'complete response') : 'no responses',
+          kind: 'none',
+        }
+      : {
+          alpha: alpha.alpha.toFixed(2),
+          label: ALPHA_LABEL[alpha.label],
+          rows: plural(alpha.rows, 'complete response'),
+          kind: alpha.label,
+        };
+  return {
+    available: true,
+    explanation,
+    cycles: cohortCycleNames(input),
+    rows: input.competencies.map((c) => ({
+      title: c.title,
+      cells: [cell(stored.baseline[c.id]), cell(stored.followUp[c.id])],
+    })),
+  };
+}
+
 function participationView(input: HrProgrammeInput) {
   const cycles = input.cycles;
   const rowFor = (label: string, counts: { invited: number; completed: number }[]) => ({
@@ -390,6 +487,8 @@ export function hrProgrammeView(input: HrProgrammeInput) {
     })),
     participation: participationView(input),
     cohort: cohortView(input),
+    agreement: agreementView(input),
+    reliability: reliabilityView(input),
     heatmap: heatmapView(input),
     distribution: distributionView(input),
     leaders: leadersView(input),

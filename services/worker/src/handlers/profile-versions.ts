@@ -4,6 +4,7 @@ import {
   type AnonymityRules,
   type GroupCounts,
   type Instrument,
+  type SelfOtherOptions,
 } from '@panorama/domain';
 import type { resultRepository } from '@panorama/db';
 import { digestOf, SCORING_REVISION } from './digest.ts';
@@ -28,12 +29,29 @@ export function profileSourceDigest(
   });
 }
 
+/** The instrument's blind-spot settings (METHODS §3), in the form scoring takes; defaults where unset. */
+export function selfOtherOptionsOf(instrument: Pick<Instrument, 'self_other'>): SelfOtherOptions {
+  const options: SelfOtherOptions = {};
+  if (instrument.self_other?.fraction !== undefined) options.fraction = instrument.self_other.fraction;
+  if (instrument.self_other?.gap_threshold !== undefined) {
+    options.gapThreshold = instrument.self_other.gap_threshold;
+  }
+  return options;
+}
+
 /**
  * A subject's profile from its sources, serialised once, with the group counts the release rules compare.
- * The comment shuffle is seeded by the subject id.
+ * The comment shuffle is seeded by the subject id. The instrument's `self_other` settings are part of its
+ * pinned version, so the profile digest (which names the version) moves with them.
  */
 export function computeProfile(sources: ProfileSources, instrument: Instrument, rules: AnonymityRules) {
-  const profile = buildProfile({ instrument, responses: sources.responses, rules, seed: sources.subjectId });
+  const profile = buildProfile({
+    instrument,
+    responses: sources.responses,
+    rules,
+    seed: sources.subjectId,
+    selfOtherOptions: selfOtherOptionsOf(instrument),
+  });
   const groupCounts: GroupCounts = {};
   for (const relationship of RELATIONSHIPS) {
     groupCounts[relationship] = profile.participation[relationship].responses;
