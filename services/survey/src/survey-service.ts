@@ -258,25 +258,28 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       retry ??= setInterval(() => void moveHeld(), deps.completionRetryMs ?? 1_000).unref();
   }
 
-  /** Offers the held completions to Redis again; what it takes is no longer held. */
+  /** Offers the held completions to Redis again; what it takes is no longer held. One attempt at a time. */
   function moveHeld(): Promise<void> {
-    moving ??= (async () => {
-      try {
-        for (const id of [...held]) {
-          await deps.completions!.add(id);
-          held.delete(id);
-        }
-      } catch {
-        // Still down: keep them and try again later.
-      } finally {
-        moving = undefined;
-        if (held.size === 0 && retry) {
-          clearInterval(retry);
-          retry = undefined;
-        }
-      }
-    })();
+    // `finally` runs after the assignment even when there is nothing to move.
+    moving ??= moveHeldNow().finally(() => {
+      moving = undefined;
+    });
     return moving;
+  }
+
+  async function moveHeldNow(): Promise<void> {
+    try {
+      for (const id of [...held]) {
+        await deps.completions!.add(id);
+        held.delete(id);
+      }
+    } catch {
+      // Still down: keep them and try again later.
+    }
+    if (held.size === 0 && retry) {
+      clearInterval(retry);
+      retry = undefined;
+    }
   }
 
   /** Writes every held completion into the Postgres fallback as one batch; kept here if that fails. */
