@@ -9,8 +9,8 @@ import {
   type JobToEnqueue,
 } from '@panorama/db';
 import { parseAnswers } from '@panorama/domain';
-import { createProducer, createRedis, planJob } from '@panorama/jobs';
-import { importRoster, openCycle, parseRosterCsv } from '@panorama/report';
+import { createCompletionSet, createProducer, createRedis, planJob } from '@panorama/jobs';
+import { closeCycle, importRoster, openCycle, parseRosterCsv } from '@panorama/report';
 import { createSurveyService } from '@panorama/survey';
 import {
   completeFields,
@@ -21,6 +21,7 @@ import {
   SURVEY_URL,
 } from '../support/scenario.ts';
 import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
+import { createFlushCompletions } from '../../services/worker/src/handlers/flush-completions.ts';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -176,7 +177,8 @@ async function openLeader(slug: string) {
   const links = await linksFromOutbox(t.db);
   await t.db.updateTable('email_outbox').set({ status: 'sent' }).execute();
   const answers = parseAnswers(instrument, completeFields(instrument), { complete: true });
-  return { cycleId: baseline.id, tokens: links.map((l) => l.token), answers };
+  const tokenOf = (to: string) => links.find((l) => l.to === `${to}@acme.test`)!.token;
+  return { cycleId: baseline.id, tokens: links.map((l) => l.token), tokenOf, answers };
 }
 
 const pendingOf = async (cycleId: string) =>
@@ -282,6 +284,61 @@ describe('aggregation after a burst', () => {
     } finally {
       vi.useRealTimers();
       await producer.close();
+      redis.disconnect();
+    }
+  });
+});
+
+describe('completions of a closed cycle', () => {
+  it('are marked when at least k wait; with fewer, only those whose group has one invitation', async () => {
+    // Earlier tests' completions in the Postgres fallback would join the batch: start without them.
+    await t.db.deleteFrom('pending_completions').execute();
+    const redis = createRedis(redisUrl(), 'worker');
+    const completions = createCompletionSet(redis, queuePrefix());
+    const flush = createFlushCompletions({ db: t.db, completions, anonymityK: 3 });
+    const context = { jobId: 'test', attempt: 1, log: async () => {} };
+    const service = createSurveyService({ db: t.db, keys, completions });
+    const statusOf = async (ids: string[]) =>
+      (await t.db.selectFrom('invitations').select('status').where('id', 'in', ids).execute()).map(
+        (r) => r.status,
+      );
+    try {
+      const submitAs = async (leader: Awaited<ReturnType<typeof openLeader>>, who: string) => {
+        const token = leader.tokenOf(who);
+        const opened = await service.open(token);
+        await service.submit(token, opened, leader.answers);
+        return opened.invitationId;
+      };
+      const full = await openLeader('closing');
+      const fullIds = [
+        await submitAs(full, 'closing'),
+        await submitAs(full, 'closing.peer0'),
+        await submitAs(full, 'closing.peer1'),
+      ];
+      const open = await openLeader('staying');
+      const openIds = [await submitAs(open, 'staying.peer0')];
+      // Four wait, fewer than the batch minimum of five: nothing is marked while the cycle is open.
+      await flush({}, context);
+      expect(await statusOf([...fullIds, ...openIds])).toEqual(['sent', 'sent', 'sent', 'sent']);
+
+      // Closed with k = 3 waiting: all three are marked; the open cycle's one keeps waiting.
+      await closeCycle({ db: t.db }, full.cycleId);
+      await flush({}, context);
+      expect(await statusOf(fullIds)).toEqual(['completed', 'completed', 'completed']);
+      expect(await statusOf(openIds)).toEqual(['sent']);
+      expect(await completions.members()).toEqual(openIds);
+
+      // Closed with two waiting: the self-assessment (its group is one invitation) is marked, the peer is not.
+      const few = await openLeader('few');
+      const self = await submitAs(few, 'few');
+      const peer = await submitAs(few, 'few.peer0');
+      await closeCycle({ db: t.db }, few.cycleId);
+      await flush({}, context);
+      expect(await statusOf([self])).toEqual(['completed']);
+      expect(await statusOf([peer])).toEqual(['sent']);
+      expect((await completions.members()).sort()).toEqual([...openIds, peer].sort());
+    } finally {
+      await service.close();
       redis.disconnect();
     }
   });
