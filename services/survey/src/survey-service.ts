@@ -51,7 +51,7 @@ export interface SurveyServiceDeps {
   keys: SecretKeys;
   /** Pushes the job outbox to Redis right after a submission; without it the worker's sweeper does. */
   producer?: Pick<Producer, 'add'> | undefined;
-  /** Where used invitations wait for the completion batch; the Postgres fallback is used without it. */
+  /** Where used invitations wait for the completion batch; without it (or while it fails) they are held. */
   completions?: Pick<CompletionSet, 'add' | 'has'> | undefined;
   onEnqueueError?: (error: unknown) => void;
   /** Completions held while Redis is down before they go to Postgres as one batch (MIN_COMPLETION_BATCH). */
