@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   AlreadySubmittedError,
+  DEFAULT_MIN_BATCH,
   outboxRepository,
   personRepository,
   responseRepository,
@@ -9,7 +10,13 @@ import {
   type JobToEnqueue,
 } from '@panorama/db';
 import { parseAnswers } from '@panorama/domain';
-import { createCompletionSet, createProducer, createRedis, planJob } from '@panorama/jobs';
+import {
+  createCompletionSet,
+  createProducer,
+  createRedis,
+  MIN_COMPLETION_BATCH,
+  planJob,
+} from '@panorama/jobs';
 import { closeCycle, importRoster, openCycle, parseRosterCsv } from '@panorama/report';
 import { createSurveyService } from '@panorama/survey';
 import {
@@ -193,6 +200,10 @@ const pendingOf = async (cycleId: string) =>
   ).map((r) => r.invitation_id);
 
 describe('completions while Redis is down', () => {
+  it('the repository flushes by default in batches of the same minimum the services use', () => {
+    expect(DEFAULT_MIN_BATCH).toBe(MIN_COMPLETION_BATCH);
+  });
+
   it('are held, written as a batch once the minimum gathered, and handed to Redis when it answers again', async () => {
     const { cycleId, tokens, answers } = await openLeader('held');
     const inRedis = new Set<string>();
