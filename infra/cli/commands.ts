@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { cliEnv, ConfigError, loadConfig } from '@panorama/config';
+import { cliEnv, ConfigError, loadConfig, type CliConfig } from '@panorama/config';
 import {
   createDb,
   migrateDown,
@@ -18,6 +18,7 @@ import {
   loadInstrument,
   ValidationError,
 } from '@panorama/domain';
+import { createCompletionSet, createRedis, type CompletionSet } from '@panorama/jobs';
 import {
   closeCycle,
   createProgrammeWithCycles,
@@ -60,6 +61,33 @@ class UsageError extends Error {}
 
 /** Thrown by the dry run's `db()` and `config()`: the command got past its option parsing. */
 class OptionsParsed extends Error {}
+
+/** A service other than the database cannot be reached; nothing was changed. */
+class UnreachableError extends Error {}
+
+/**
+ * The Redis completion set, built from REDIS_URL as the report service builds it for the admin page, once
+ * the connection is up (a producer connection refuses commands before that). Without REDIS_URL there is no
+ * Redis where completions could wait, so none.
+ */
+async function completionSet(
+  config: CliConfig,
+): Promise<{ set: CompletionSet | undefined; close: () => void }> {
+  if (!config.REDIS_URL) return { set: undefined, close: () => {} };
+  const redis = createRedis(config.REDIS_URL, 'producer');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      redis.once('ready', resolve);
+      redis.once('error', reject);
+    });
+  } catch (error) {
+    redis.disconnect();
+    throw new UnreachableError(
+      `cannot reach Redis (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Check REDIS_URL`,
+    );
+  }
+  return { set: createCompletionSet(redis, config.QUEUE_PREFIX), close: () => redis.disconnect() };
+}
 
 function options<T extends NonNullable<ParseArgsConfig['options']>>(
   args: string[],
@@ -253,10 +281,17 @@ const commands: Record<string, Command> = {
     async run(args, { db, io, config }) {
       const { values } = options(args, { cycle: { type: 'string' } });
       required(values, 'cycle');
+      // Raters whose responses still wait in the completion set are left out, as on the admin page.
+      const completions = await completionSet(config());
       const result = await sendReminders(
-        { db: db(), keys: deriveKeys(config().APP_SECRET), surveyBaseUrl: config().SURVEY_PUBLIC_URL },
+        {
+          db: db(),
+          keys: deriveKeys(config().APP_SECRET),
+          surveyBaseUrl: config().SURVEY_PUBLIC_URL,
+          completions: completions.set,
+        },
         values.cycle!,
-      );
+      ).finally(completions.close);
       io.out(
         `reminders: ${result.reminded.invitations} invitations in ${result.reminded.emails} emails; new raters invited: ${result.invited.invitations}`,
       );
@@ -492,6 +527,10 @@ export async function runCli(
     if (error instanceof ConfigError) {
       io.err(error.message);
       return CONFIG_ERROR;
+    }
+    if (error instanceof UnreachableError) {
+      io.err(`panorama ${name}: ${error.message}; nothing was changed.`);
+      return UNAVAILABLE;
     }
     if (error instanceof ValidationError) {
       io.err(`panorama ${name}: ${error.message}`);

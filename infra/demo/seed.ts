@@ -322,6 +322,8 @@ export async function seedDemo(deps: {
       await outboxRepository.markEmailSent(db, mail.id);
     }
     await db.deleteFrom('job_outbox').where('name', '=', 'deliver-email').execute();
+    // Completions the survey service still holds (it batches them without Redis) go to Postgres first.
+    await survey.close();
     await responseRepository.flushCompletions(db);
     await closeCycle({ db }, cycle.id);
     // Move the cycle back in time, so the demo reads like a programme that ran this year.

@@ -6,7 +6,7 @@ import { buildProfile, InstrumentSchema, tokenMac, type Instrument } from '@pano
 // The worker's own rules, so the recompute below uses exactly what the worker uses.
 import { anonymityRulesFor } from '../../services/worker/src/handlers/instruments.ts';
 import { keys, sleep } from './harness.ts';
-import type { LoadReport } from './raters.ts';
+import { stepFields, type LoadReport } from './raters.ts';
 
 export interface InvariantInput {
   db: Db;
@@ -18,8 +18,8 @@ export interface InvariantInput {
   /** How long the worker may take to drain the queues and the job outbox. */
   drainMs?: number;
   /**
-   * Smallest group of invitations one completion batch may mark. The Redis set is flushed in batches of
-   * at least MIN_COMPLETION_BATCH; the Postgres fallback (used while Redis is down) flushes whatever waited.
+   * Smallest group of invitations one completion write may hold: the Redis set and the Postgres fallback
+   * (used while Redis is down) are both written and flushed in batches of at least MIN_COMPLETION_BATCH.
    */
   minCompletionBatch?: number;
 }
@@ -228,6 +228,52 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantS
     const minBatch = input.minCompletionBatch ?? MIN_COMPLETION_BATCH;
     for (const batch of batches.rows)
       expect(batch.n, `invitations completed by xid ${batch.xid}`).toBeGreaterThanOrEqual(minBatch);
+    // The same for the Postgres fallback: completions recorded while Redis was down are written together.
+    const fallbackBatches = await sql<{ xid: string; n: number }>`
+      select xmin::text as xid, count(*)::int as n from pending_completions group by 1`.execute(db);
+    for (const batch of fallbackBatches.rows)
+      expect(batch.n, `pending completions written by xid ${batch.xid}`).toBeGreaterThanOrEqual(minBatch);
+
+    // (3d) The write that holds a response's own completion (a fallback batch, or the batch that marked the
+    // invitation) never has the transaction id right after the response's. Each rater's answers are seeded by
+    // their token, so the test, and only the test, knows which response is whose.
+    const ratings = await db
+      .selectFrom('response_ratings')
+      .select(['response_id', 'item_id', 'value'])
+      .execute();
+    const answersOf = new Map<string, string[]>();
+    for (const r of ratings)
+      answersOf.set(r.response_id, [...(answersOf.get(r.response_id) ?? []), `${r.item_id}=${r.value}`]);
+    const responseOf = new Map([...answersOf].map(([id, list]) => [list.sort().join('&'), id]));
+    const responseXmin = new Map(
+      (
+        await sql<{ id: string; xmin: string }>`select id, xmin::text as xmin from responses`.execute(db)
+      ).rows.map((r) => [r.id, Number(r.xmin)]),
+    );
+    const writeXmin = new Map(
+      (
+        await sql<{ id: string; xmin: string }>`
+          select invitation_id as id, xmin::text as xmin from pending_completions
+          union all select id, xmin::text from invitations where status = 'completed'`.execute(db)
+      ).rows.map((r) => [r.id, Number(r.xmin)]),
+    );
+    const instrument = [...instruments.values()][0]!;
+    for (const token of submitted) {
+      const fields = Object.assign({}, ...stepFields(instrument, token)) as Record<string, string>;
+      const fingerprint = Object.entries(fields)
+        .filter(([name]) => name.startsWith('r.'))
+        .map(([name, value]) => `${name.slice(2)}=${value === 'na' ? null : value}`)
+        .sort()
+        .join('&');
+      const response = responseOf.get(fingerprint);
+      expect(response, `the response of token ${token.slice(0, 6)}`).toBeDefined();
+      const written = writeXmin.get(await invitationOf(token));
+      if (written === undefined) continue; // still waiting in the Redis set: no transaction id at all
+      expect(
+        Math.abs(written - responseXmin.get(response!)!),
+        `xid distance between a response and the write holding its completion`,
+      ).toBeGreaterThan(1);
+    }
     return {
       responses: responses.length,
       subjects: subjects.length,

@@ -125,7 +125,7 @@ export function request(
 }
 
 /** The form's steps as the survey splits them: two competencies a page, then the open questions. */
-function stepFields(instrument: Instrument, seed: string) {
+export function stepFields(instrument: Instrument, seed: string) {
   const random = createSeededRandom(seed);
   const steps: Record<string, string>[] = [];
   for (let start = 0; start < instrument.competencies.length; start += 2) {

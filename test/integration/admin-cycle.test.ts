@@ -131,13 +131,9 @@ describe('a cycle from opening to close', () => {
     expect(jobs).toHaveLength(1);
     expect(jobs[0]!.data).toEqual({ subjectId: opening.subjectId });
 
-    // Completion reaches the invitation only through the batch.
-    const before = await t.db
-      .selectFrom('invitations')
-      .select('status')
-      .where('id', '=', opening.invitationId)
-      .executeTakeFirstOrThrow();
-    expect(before.status).toBe('sent');
+    // Completion reaches the invitation only through a batch of at least the minimum: without Redis the
+    // service holds it, and on shutdown writes it to the Postgres fallback, where one waits unmarked.
+    await survey.close();
     await t.db.updateTable('email_outbox').set({ status: 'sent' }).execute();
     const reminded = await sendReminders({ db: t.db, keys, surveyBaseUrl: SURVEY_URL }, baseline.id);
     const after = await t.db
@@ -145,8 +141,7 @@ describe('a cycle from opening to close', () => {
       .select(['status', 'completed_on'])
       .where('id', '=', opening.invitationId)
       .executeTakeFirstOrThrow();
-    expect(after.status).toBe('completed');
-    expect(after.completed_on).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(after).toEqual({ status: 'sent', completed_on: null });
     expect(reminded.reminded.invitations).toBe(2 * 9 - 1);
     const reminders = await linksFromOutbox(t.db);
     expect(reminders.some((r) => r.to === 'ana.peer0@acme.test')).toBe(false);

@@ -4,13 +4,25 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAnswers } from '@panorama/domain';
+import { createCompletionSet, createRedis } from '@panorama/jobs';
+import { importRoster, openCycle, parseRosterCsv } from '@panorama/report';
+import { createSurveyService } from '@panorama/survey';
 import { runCli } from '../../infra/cli/commands.ts';
 import { deriveKeys } from '@panorama/domain';
 import { removeDemo, seedDemo } from '../../infra/demo/seed.ts';
-import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
+import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
 import { reportApp, sessionFor } from '../support/report-pages-seed.ts';
 import { webClient } from '../support/web-client.ts';
-import { TEST_SECRET } from '../support/scenario.ts';
+import {
+  completeFields,
+  createProgramme,
+  keys,
+  linksFromOutbox,
+  rosterCsv,
+  SURVEY_URL,
+  TEST_SECRET,
+} from '../support/scenario.ts';
 
 let t: TestDatabase;
 let env: Record<string, string>;
@@ -477,5 +489,54 @@ describe('pnpm panorama', () => {
     const profiles = await fs.readFile(path.join(dir, 'out', 'profiles.csv'), 'utf8');
     expect(profiles).not.toMatch(/rater|response_id|@/i);
     await fs.rm(dir, { recursive: true, force: true });
+  });
+  it('remind leaves out raters whose responses still wait in the Redis completion set', async () => {
+    const prefix = queuePrefix();
+    const redis = createRedis(redisUrl(), 'worker');
+    try {
+      const { baseline, instrument } = await createProgramme(t.db, { slug: 'remind' });
+      await importRoster(t.db, { cycleId: baseline.id, rows: parseRosterCsv(rosterCsv(['rae'])) });
+      await t.db.updateTable('email_outbox').set({ status: 'sent' }).execute();
+      await openCycle({ db: t.db, keys, surveyBaseUrl: SURVEY_URL }, baseline.id);
+      const links = await linksFromOutbox(t.db);
+      const responder = links.find((l) => l.to === 'rae.peer0@acme.test')!;
+      const completions = createCompletionSet(redis, prefix);
+      const survey = createSurveyService({ db: t.db, keys, completions });
+      const opened = await survey.open(responder.token);
+      await survey.submit(
+        responder.token,
+        opened,
+        parseAnswers(instrument, completeFields(instrument), { complete: true }),
+      );
+      expect(await completions.has(opened.invitationId)).toBe(true);
+      await t.db.updateTable('email_outbox').set({ status: 'sent' }).execute();
+      const invited = links.length;
+
+      // Redis named but unreachable: refused, and nobody is reminded.
+      const down = await run(['remind', '--cycle', baseline.id], {
+        ...env,
+        REDIS_URL: 'redis://127.0.0.1:1',
+        QUEUE_PREFIX: prefix,
+      });
+      expect(down.code).toBe(69);
+      expect(down.err).toContain('cannot reach Redis');
+      expect(await linksFromOutbox(t.db)).toEqual([]);
+
+      const result = await run(['remind', '--cycle', baseline.id], {
+        ...env,
+        REDIS_URL: redisUrl(),
+        QUEUE_PREFIX: prefix,
+      });
+      expect(result.err).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.out).toContain(`reminders: ${invited - 1} invitations`);
+      const reminded = await linksFromOutbox(t.db);
+      expect(reminded).toHaveLength(invited - 1);
+      expect(reminded.some((l) => l.to === responder.to)).toBe(false);
+      // Still waiting in the set (one is below the batch minimum), not marked.
+      expect(await completions.has(opened.invitationId)).toBe(true);
+    } finally {
+      redis.disconnect();
+    }
   });
 });

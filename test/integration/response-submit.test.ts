@@ -1,15 +1,34 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   AlreadySubmittedError,
+  DEFAULT_MIN_BATCH,
   outboxRepository,
   personRepository,
   responseRepository,
   rosterRepository,
   type JobToEnqueue,
 } from '@panorama/db';
-import { createProgramme } from '../support/scenario.ts';
-import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
+import { parseAnswers } from '@panorama/domain';
+import {
+  createCompletionSet,
+  createProducer,
+  createRedis,
+  MIN_COMPLETION_BATCH,
+  planJob,
+} from '@panorama/jobs';
+import { closeCycle, importRoster, openCycle, parseRosterCsv } from '@panorama/report';
+import { createSurveyService } from '@panorama/survey';
+import {
+  completeFields,
+  createProgramme,
+  keys,
+  linksFromOutbox,
+  rosterCsv,
+  SURVEY_URL,
+} from '../support/scenario.ts';
+import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
+import { createFlushCompletions } from '../../services/worker/src/handlers/flush-completions.ts';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -153,5 +172,185 @@ describe('storing a response in one statement', () => {
     );
     expect(errors).toHaveLength(1);
     expect(await outboxIds()).toEqual([backlog.jobs[0]!.outboxId, failing.jobs[0]!.outboxId].sort());
+  });
+});
+
+/** One leader's open cycle with its links and complete answers (a fresh database slug each time). */
+async function openLeader(slug: string) {
+  const { baseline, instrument } = await createProgramme(t.db, { slug });
+  await importRoster(t.db, { cycleId: baseline.id, rows: parseRosterCsv(rosterCsv([slug])) });
+  await t.db.updateTable('email_outbox').set({ status: 'sent' }).execute();
+  await openCycle({ db: t.db, keys, surveyBaseUrl: SURVEY_URL }, baseline.id);
+  const links = await linksFromOutbox(t.db);
+  await t.db.updateTable('email_outbox').set({ status: 'sent' }).execute();
+  const answers = parseAnswers(instrument, completeFields(instrument), { complete: true });
+  const tokenOf = (to: string) => links.find((l) => l.to === `${to}@acme.test`)!.token;
+  return { cycleId: baseline.id, tokens: links.map((l) => l.token), tokenOf, answers };
+}
+
+const pendingOf = async (cycleId: string) =>
+  (
+    await t.db
+      .selectFrom('pending_completions')
+      .innerJoin('invitations', 'invitations.id', 'pending_completions.invitation_id')
+      .innerJoin('subjects', 'subjects.id', 'invitations.subject_id')
+      .select('invitation_id')
+      .where('subjects.cycle_id', '=', cycleId)
+      .execute()
+  ).map((r) => r.invitation_id);
+
+describe('completions while Redis is down', () => {
+  it('the repository flushes by default in batches of the same minimum the services use', () => {
+    expect(DEFAULT_MIN_BATCH).toBe(MIN_COMPLETION_BATCH);
+  });
+
+  it('are held, written as a batch once the minimum gathered, and handed to Redis when it answers again', async () => {
+    const { cycleId, tokens, answers } = await openLeader('held');
+    const inRedis = new Set<string>();
+    let redisUp = false;
+    const completions = {
+      add: async (id: string) => {
+        if (!redisUp) throw new Error('Redis is down');
+        inRedis.add(id);
+      },
+      has: async (id: string) => {
+        if (!redisUp) throw new Error('Redis is down');
+        return inRedis.has(id);
+      },
+    };
+    const errors: unknown[] = [];
+    const service = createSurveyService({
+      db: t.db,
+      keys,
+      completions,
+      minCompletionBatch: 3,
+      completionRetryMs: 1,
+      onEnqueueError: (error) => errors.push(error),
+    });
+    const submit = async (token: string) => {
+      const opened = await service.open(token);
+      await service.submit(token, opened, answers);
+      return opened.invitationId;
+    };
+    const first = [await submit(tokens[0]!), await submit(tokens[1]!)];
+    // Two are fewer than the batch: nothing in Postgres yet, yet both links are used up for this process.
+    expect(await pendingOf(cycleId)).toEqual([]);
+    await expect(service.open(tokens[0]!)).rejects.toThrow(/cannot be used/);
+    first.push(await submit(tokens[2]!));
+    expect((await pendingOf(cycleId)).sort()).toEqual([...first].sort());
+
+    // One more, held; the retry timer ticks in between with nothing to move, then with it, and fails.
+    const late = await submit(tokens[3]!);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await pendingOf(cycleId)).toHaveLength(3);
+    redisUp = true;
+    const next = await submit(tokens[4]!);
+    // The next completion that reaches Redis takes the held one with it.
+    expect([...inRedis].sort()).toEqual([late, next].sort());
+    await service.close();
+    expect(await pendingOf(cycleId)).toHaveLength(3);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
+  it('on shutdown, what is still held goes to Postgres whatever its number', async () => {
+    const { cycleId, tokens, answers } = await openLeader('shutdown');
+    const down = () => Promise.reject(new Error('Redis is down'));
+    const service = createSurveyService({ db: t.db, keys, completions: { add: down, has: down } });
+    const opened = await service.open(tokens[0]!);
+    await service.submit(tokens[0]!, opened, answers);
+    expect(await pendingOf(cycleId)).toEqual([]);
+    await service.close();
+    expect(await pendingOf(cycleId)).toEqual([opened.invitationId]);
+  });
+});
+
+describe('aggregation after a burst', () => {
+  it('a burst of submissions for one leader makes one aggregation job, by its deterministic id', async () => {
+    const { tokens, answers } = await openLeader('burst');
+    const redis = createRedis(redisUrl(), 'worker');
+    const producer = createProducer({ connection: redis, prefix: queuePrefix() });
+    // Date is held still inside one coalescing window, so the job id cannot change under the burst.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Math.ceil(Date.now() / 60_000) * 60_000 + 100);
+    try {
+      const service = createSurveyService({ db: t.db, keys, producer });
+      const burst = tokens.slice(0, 8);
+      const opened = await Promise.all(burst.map((token) => service.open(token)));
+      const subjects = new Set(opened.map((o) => o.subjectId));
+      expect(subjects.size).toBe(1);
+      await Promise.all(burst.map((token, i) => service.submit(token, opened[i]!, answers)));
+      const subjectId = opened[0]!.subjectId;
+      const jobs = await producer.queue('aggregate').getJobs(['delayed', 'waiting', 'active', 'completed']);
+      const forSubject = jobs.filter((j) => j.data.subjectId === subjectId);
+      expect(forSubject).toHaveLength(1);
+      expect(forSubject[0]!.id).toBe(planJob('aggregate-subject', { subjectId }).jobId);
+      // Every submission's outbox row was pushed (the same job each time) and removed.
+      const outbox = await t.db
+        .selectFrom('job_outbox')
+        .select('data')
+        .where('name', '=', 'aggregate-subject')
+        .execute();
+      expect(outbox.filter((r) => (r.data as { subjectId?: string }).subjectId === subjectId)).toEqual([]);
+      await service.close();
+    } finally {
+      vi.useRealTimers();
+      await producer.close();
+      redis.disconnect();
+    }
+  });
+});
+
+describe('completions of a closed cycle', () => {
+  it('are marked when at least k wait; with fewer, only those whose group has one invitation', async () => {
+    // Earlier tests' completions in the Postgres fallback would join the batch: start without them.
+    await t.db.deleteFrom('pending_completions').execute();
+    const redis = createRedis(redisUrl(), 'worker');
+    const completions = createCompletionSet(redis, queuePrefix());
+    const flush = createFlushCompletions({ db: t.db, completions, anonymityK: 3 });
+    const context = { jobId: 'test', attempt: 1, log: async () => {} };
+    const service = createSurveyService({ db: t.db, keys, completions });
+    const statusOf = async (ids: string[]) =>
+      (await t.db.selectFrom('invitations').select('status').where('id', 'in', ids).execute()).map(
+        (r) => r.status,
+      );
+    try {
+      const submitAs = async (leader: Awaited<ReturnType<typeof openLeader>>, who: string) => {
+        const token = leader.tokenOf(who);
+        const opened = await service.open(token);
+        await service.submit(token, opened, leader.answers);
+        return opened.invitationId;
+      };
+      const full = await openLeader('closing');
+      const fullIds = [
+        await submitAs(full, 'closing'),
+        await submitAs(full, 'closing.peer0'),
+        await submitAs(full, 'closing.peer1'),
+      ];
+      const open = await openLeader('staying');
+      const openIds = [await submitAs(open, 'staying.peer0')];
+      // Four wait, fewer than the batch minimum of five: nothing is marked while the cycle is open.
+      await flush({}, context);
+      expect(await statusOf([...fullIds, ...openIds])).toEqual(['sent', 'sent', 'sent', 'sent']);
+
+      // Closed with k = 3 waiting: all three are marked; the open cycle's one keeps waiting.
+      await closeCycle({ db: t.db }, full.cycleId);
+      await flush({}, context);
+      expect(await statusOf(fullIds)).toEqual(['completed', 'completed', 'completed']);
+      expect(await statusOf(openIds)).toEqual(['sent']);
+      expect(await completions.members()).toEqual(openIds);
+
+      // Closed with two waiting: the self-assessment (its group is one invitation) is marked, the peer is not.
+      const few = await openLeader('few');
+      const self = await submitAs(few, 'few');
+      const peer = await submitAs(few, 'few.peer0');
+      await closeCycle({ db: t.db }, few.cycleId);
+      await flush({}, context);
+      expect(await statusOf([self])).toEqual(['completed']);
+      expect(await statusOf([peer])).toEqual(['sent']);
+      expect((await completions.members()).sort()).toEqual([...openIds, peer].sort());
+    } finally {
+      await service.close();
+      redis.disconnect();
+    }
   });
 });

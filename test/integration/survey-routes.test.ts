@@ -4,10 +4,12 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadySubmittedError, programmeRepository } from '@panorama/db';
 import { tokenMac, newToken, type Instrument } from '@panorama/domain';
+import { createCompletionSet, createRedis } from '@panorama/jobs';
+import { sendReminders } from '@panorama/report';
 import { buildSurveyApp, createSurveyService, type SurveyAppDeps } from '@panorama/survey';
 import { openSurveyCycle } from '../e2e/support/survey-cycle.ts';
-import { createTestDatabase, redisUrl, type TestDatabase } from '../support/fixtures.ts';
-import { keys, SURVEY_URL, TEST_SECRET } from '../support/scenario.ts';
+import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
+import { keys, linksFromOutbox, SURVEY_URL, TEST_SECRET } from '../support/scenario.ts';
 
 let t: TestDatabase;
 let redis: Redis;
@@ -363,6 +365,64 @@ describe('the rater form', () => {
       .executeTakeFirstOrThrow();
     expect(invitation.status).toBe('declined');
     expect((await browser.get(`/s/${browser.token}`)).statusCode).toBe(404);
+  });
+});
+
+describe('single use while Redis is unreachable', () => {
+  it('a reminder link of an invitation already answered through another link gets 503 with Retry-After, not the form', async () => {
+    const up = createRedis(redisUrl(), 'worker');
+    // Nothing listens on port 1: every command fails at once, as when Redis is down.
+    const down = createRedis('redis://127.0.0.1:1', 'producer');
+    const prefix = queuePrefix();
+    const upApp = await surveyApp({ completions: createCompletionSet(up, prefix) });
+    const downApp = await surveyApp({ completions: createCompletionSet(down, prefix) });
+    try {
+      const cycle = await openSurveyCycle(t.db);
+      const first = new Set(cycle.links.map((l) => l.token));
+      // A reminder before anyone answered: every invitation now has a second link.
+      await t.db.updateTable('email_outbox').set({ status: 'sent' }).execute();
+      await sendReminders({ db: t.db, keys, surveyBaseUrl: SURVEY_URL }, cycle.cycleId);
+      const peer = cycle.links.find((l) => l.token === cycle.tokens.peers[0])!;
+      const reminder = (await linksFromOutbox(t.db)).find((l) => l.to === peer.to && !first.has(l.token))!;
+      expect(reminder).toBeDefined();
+
+      // Answered through the first link while Redis is up: the completion waits in the Redis set.
+      const answered = new Browser(upApp, peer.token);
+      for (let step = 1; step <= 6; step++) await answerStep(answered, cycle.instrument, step);
+      await answered.get(answered.step(7));
+      expect((await answered.post(answered.step(7), { action: 'submit' })).statusCode).toBe(303);
+      expect((await new Browser(upApp, reminder.token).get(`/s/${reminder.token}`)).statusCode).toBe(404);
+
+      // Redis down: the set cannot be read, so the reminder link is neither opened nor accepted. (The
+      // browser holds a form token from a page it loaded before, so its post passes the CSRF check.)
+      const single = await openSurveyCycle(t.db);
+      const second = new Browser(downApp, reminder.token);
+      // A link that is its invitation's only one is still guarded by its own spent record: it opens.
+      expect((await second.get(`/s/${single.tokens.peers[0]}`)).statusCode).toBe(200);
+      expect(second.csrf).toBeDefined();
+      const page = await second.get(`/s/${reminder.token}`);
+      expect(page.statusCode).toBe(503);
+      expect(Number(page.headers['retry-after'])).toBeGreaterThan(0);
+      expect(text(page.body)).toContain('Temporarily unavailable');
+      expect(page.body).not.toContain('<form');
+      const post = await second.post(second.step(1), [
+        ...itemsOfStep(cycle.instrument, 1).map((id): [string, string] => [`r.${id}`, '2']),
+        ['action', 'next'],
+      ]);
+      expect(post.statusCode).toBe(503);
+      expect(post.headers['retry-after']).toBeDefined();
+      await expect(
+        createSurveyService({ db: t.db, keys, completions: createCompletionSet(down, prefix) }).open(
+          reminder.token,
+        ),
+      ).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect(await responsesOf(cycle.cycleId)).toHaveLength(1);
+    } finally {
+      await upApp.close();
+      await downApp.close();
+      up.disconnect();
+      down.disconnect();
+    }
   });
 });
 

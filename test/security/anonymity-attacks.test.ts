@@ -60,7 +60,10 @@ type Rel = 'self' | 'manager' | 'peer' | 'direct_report' | 'other';
  */
 async function leaderWith(
   raters: { relationship: Rel; rating: (itemId: string) => string; comment?: (q: string) => string }[],
-  options: { completions?: ReturnType<typeof createCompletionSet> } = {},
+  options: {
+    completions?: Pick<ReturnType<typeof createCompletionSet>, 'add' | 'has'>;
+    minCompletionBatch?: number;
+  } = {},
 ) {
   const tag = randomUUID().slice(0, 8);
   const { baseline, instrument, hr } = await createProgramme(t.db);
@@ -73,7 +76,12 @@ async function leaderWith(
   await importRoster(t.db, { cycleId: baseline.id, rows: parseRosterCsv(lines.join('\n')) });
   await openCycle({ db: t.db, keys, surveyBaseUrl: SURVEY_URL }, baseline.id);
   const links = (await linksFromOutbox(t.db)).filter((l) => l.to.endsWith(`.${tag}@acme.test`));
-  const service = createSurveyService({ db: t.db, keys, completions: options.completions });
+  const service = createSurveyService({
+    db: t.db,
+    keys,
+    completions: options.completions,
+    ...(options.minCompletionBatch ? { minCompletionBatch: options.minCompletionBatch } : {}),
+  });
   const submitted: string[] = [];
   const tokens: string[] = [];
   for (const [i, r] of raters.entries()) {
@@ -95,7 +103,16 @@ async function leaderWith(
     .selectAll()
     .where('cycle_id', '=', baseline.id)
     .executeTakeFirstOrThrow();
-  return { subject, instrument, hr, baseline, tokens, submit, submitted };
+  return { subject, instrument, hr, baseline, tokens, submit, submitted, service };
+}
+
+/** No response's transaction id is within one of a completion write's (equal or next to it). */
+function expectNotAdjacent(responseXmins: string[], writeXmins: string[]) {
+  for (const r of responseXmins)
+    for (const w of writeXmins)
+      expect(Math.abs(Number(r) - Number(w)), `response xmin ${r} vs completion write ${w}`).toBeGreaterThan(
+        1,
+      );
 }
 
 /** A session for this person (emails repeat across the test organisations, ids do not). */
@@ -386,8 +403,8 @@ describe('anonymity attacks', () => {
       invitationXminBefore.rows.map((r) => r.xmin).sort(),
     );
 
-    // The worker's batch.
-    expect(await responseRepository.flushCompletionSet(t.db, completions, 5)).toBe(N);
+    // The worker's batch (with whatever earlier tests left in the Postgres fallback).
+    expect(await responseRepository.flushCompletionSet(t.db, completions, 5)).toBeGreaterThanOrEqual(N);
     const invitations = await sql<{
       id: string;
       xmin: string;
@@ -403,6 +420,11 @@ describe('anonymity attacks', () => {
       select xmin::text from responses where subject_id = ${subject.id}`.execute(t.db);
     const invitationXmins = new Set(invitations.rows.map((r) => r.xmin));
     for (const r of responses.rows) expect(invitationXmins.has(r.xmin)).toBe(false);
+    // Nor the one next to it: the batch's transaction id is not the one right after the last response's.
+    expectNotAdjacent(
+      responses.rows.map((r) => r.xmin),
+      [...invitationXmins],
+    );
 
     // Nothing on the response side is finer than a day.
     const columns = await sql<{ table_name: string; column_name: string; data_type: string }>`
@@ -447,5 +469,66 @@ describe('anonymity attacks', () => {
     // Fails only when at most one of 20,000 permutations is as extreme: a false alarm about once in 10,000
     // runs, while an order that follows submission gives rho = 1 and no permutation as extreme.
     expect(pValue).toBeGreaterThan(1e-4);
+  });
+  it('Redis down: completions wait in shuffled batches of the minimum, never next to a response', async () => {
+    const down = () => Promise.reject(new Error('Redis is down'));
+    const N = 24;
+    const BATCH = 8;
+    const { subject, submit, submitted, service } = await leaderWith(
+      Array.from({ length: N }, (_, i) => ({
+        relationship: 'peer' as Rel,
+        rating: () => String((i % 5) + 1),
+      })),
+      { completions: { add: down, has: down }, minCompletionBatch: BATCH },
+    );
+    const order = seededShuffle(
+      Array.from({ length: N }, (_, i) => i),
+      'fallback-order',
+    );
+    for (const [n, i] of order.entries()) {
+      await submit(i);
+      // Held in the survey process until a full batch has gathered: nothing in Postgres before.
+      const written = await sql<{ n: number }>`
+        select count(*)::int as n from pending_completions p join invitations i on i.id = p.invitation_id
+        where i.subject_id = ${subject.id}`.execute(t.db);
+      expect(written.rows[0]!.n).toBe(Math.floor((n + 1) / BATCH) * BATCH);
+    }
+    await service.close();
+
+    const pending = await sql<{ invitation_id: string; xmin: string; block: number; line: number }>`
+      select p.invitation_id, p.xmin::text as xmin, (p.ctid::text::point)[0]::int as block,
+             (p.ctid::text::point)[1]::int as line
+      from pending_completions p join invitations i on i.id = p.invitation_id
+      where i.subject_id = ${subject.id}`.execute(t.db);
+    expect(pending.rows).toHaveLength(N);
+    const batches = new Map<string, typeof pending.rows>();
+    for (const row of pending.rows) batches.set(row.xmin, [...(batches.get(row.xmin) ?? []), row]);
+    expect([...batches.values()].map((b) => b.length)).toEqual([BATCH, BATCH, BATCH]);
+    // Each batch is one statement in a random order: its rows do not lie in submission order (a false alarm
+    // once in 8! = 40,320 per batch).
+    const rank = new Map(submitted.map((id, r) => [id, r]));
+    for (const batch of batches.values()) {
+      const physical = [...batch].sort((a, b) => a.block - b.block || a.line - b.line);
+      const ranks = physical.map((r) => rank.get(r.invitation_id)!);
+      expect(ranks).not.toEqual([...ranks].sort((a, b) => a - b));
+    }
+    const responses = await sql<{ xmin: string }>`
+      select xmin::text from responses where subject_id = ${subject.id}`.execute(t.db);
+    expectNotAdjacent(
+      responses.rows.map((r) => r.xmin),
+      [...batches.keys()],
+    );
+
+    // The worker marks them in one batch, again next to no response.
+    expect(await responseRepository.flushCompletions(t.db, { minBatch: 5 })).toBeGreaterThanOrEqual(N);
+    const completed = await sql<{ xmin: string }>`
+      select distinct xmin::text from invitations where subject_id = ${subject.id} and status = 'completed'`.execute(
+      t.db,
+    );
+    expect(completed.rows).toHaveLength(1);
+    expectNotAdjacent(
+      responses.rows.map((r) => r.xmin),
+      completed.rows.map((r) => r.xmin),
+    );
   });
 });

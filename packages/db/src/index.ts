@@ -7,6 +7,7 @@ export { rosterRepository } from './repositories/roster.ts';
 export {
   responseRepository,
   AlreadySubmittedError,
+  DEFAULT_MIN_BATCH,
   type NewResponse,
   type JobToEnqueue,
 } from './repositories/responses.ts';

@@ -66,6 +66,8 @@ export async function buildSurveyApp(deps: SurveyAppDeps): Promise<FastifyInstan
     onEnqueueError: (error) =>
       app.log.warn({ err: error }, 'aggregation job not pushed to Redis; the outbox sweeper will push it'),
   });
+  // Completions held while Redis was down are written before the pools close (serve closes the app first).
+  app.addHook('onClose', async () => service.close());
   await app.register(surveyRoutes, {
     service,
     locale,

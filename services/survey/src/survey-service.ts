@@ -20,7 +20,7 @@ import {
   type SecretKeys,
   ValidationError,
 } from '@panorama/domain';
-import { planJob, type CompletionSet, type Producer } from '@panorama/jobs';
+import { MIN_COMPLETION_BATCH, planJob, type CompletionSet, type Producer } from '@panorama/jobs';
 
 /**
  * Every unusable link (malformed, unknown, expired, used, declined, cycle closed) gets this one error, so
@@ -35,14 +35,29 @@ export class LinkUnusableError extends NotFoundError {
   }
 }
 
+/**
+ * The completion state of a link's invitation cannot be read (Redis is unreachable) and another of its links
+ * may have been used: answered 503 with Retry-After by the shared error pages rather than opening the form.
+ */
+export class CompletionStateUnavailableError extends Error {
+  readonly code = 'SERVICE_UNAVAILABLE';
+  constructor() {
+    super('the completion set cannot be read and the invitation has more than one link');
+  }
+}
+
 export interface SurveyServiceDeps {
   db: Kysely<Database>;
   keys: SecretKeys;
   /** Pushes the job outbox to Redis right after a submission; without it the worker's sweeper does. */
   producer?: Pick<Producer, 'add'> | undefined;
-  /** Where used invitations wait for the completion batch; the Postgres fallback is used without it. */
+  /** Where used invitations wait for the completion batch; without it (or while it fails) they are held. */
   completions?: Pick<CompletionSet, 'add' | 'has'> | undefined;
   onEnqueueError?: (error: unknown) => void;
+  /** Completions held while Redis is down before they go to Postgres as one batch (MIN_COMPLETION_BATCH). */
+  minCompletionBatch?: number;
+  /** How often held completions are offered to Redis again while it is down. */
+  completionRetryMs?: number;
 }
 
 export interface OpenedSurvey {
@@ -110,11 +125,15 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       row.cycle_status !== 'open' ||
       !['pending', 'sent'].includes(row.status) ||
       row.completion_pending !== null ||
-      row.spent ||
-      (await completionPending(row.id))
+      row.spent
     ) {
       throw new LinkUnusableError();
     }
+    const pending = await completionPending(row.id);
+    if (pending === true) throw new LinkUnusableError();
+    // Unknown: only this link's own spent record rules out a second response, so fail closed when the
+    // invitation has had other links (reminders), which may already have been used.
+    if (pending === 'unknown' && row.links > 1) throw new CompletionStateUnavailableError();
     return {
       invitationId: row.id,
       subjectId: row.subject_id,
@@ -208,30 +227,98 @@ export function createSurveyService(deps: SurveyServiceDeps) {
   }
 
   /**
+   * Used invitations held in this process while the completion set (Redis) cannot take them. Writing each
+   * into the Postgres fallback right after its response would pair the two (consecutive transaction ids,
+   * same order); they go to Redis as soon as it answers again, or to Postgres as one shuffled batch once
+   * `minBatch` have gathered, or, on shutdown, whatever is left (see `close`).
+   */
+  const held = new Set<string>();
+  const minBatch = deps.minCompletionBatch ?? MIN_COMPLETION_BATCH;
+  let retry: NodeJS.Timeout | undefined;
+  let moving: Promise<void> | undefined;
+
+  /**
    * Notes that the invitation was used, outside the response's transaction: in the Redis set (no order, no
-   * transaction ids) or, while Redis is down, in the Postgres fallback table. A worker batch marks them
-   * completed later, several at a time.
+   * transaction ids) or, while Redis is down, held here (above). A worker batch marks them completed later,
+   * several at a time.
    */
   async function queueCompletion(invitationId: string): Promise<void> {
     if (deps.completions) {
       try {
         await deps.completions.add(invitationId);
+        if (held.size > 0) await moveHeld();
         return;
       } catch (error) {
         deps.onEnqueueError?.(error);
       }
     }
-    await responseRepository.queueCompletion(db, invitationId);
+    held.add(invitationId);
+    if (held.size >= minBatch) await writeHeld();
+    else if (deps.completions)
+      retry ??= setInterval(() => void moveHeld(), deps.completionRetryMs ?? 1_000).unref();
   }
 
-  async function completionPending(invitationId: string): Promise<boolean> {
+  /** Offers the held completions to Redis again; what it takes is no longer held. One attempt at a time. */
+  function moveHeld(): Promise<void> {
+    // `finally` runs after the assignment even when there is nothing to move.
+    moving ??= moveHeldNow().finally(() => {
+      moving = undefined;
+    });
+    return moving;
+  }
+
+  async function moveHeldNow(): Promise<void> {
+    try {
+      for (const id of [...held]) {
+        await deps.completions!.add(id);
+        held.delete(id);
+      }
+    } catch {
+      // Still down: keep them and try again later.
+    }
+    if (held.size === 0 && retry) {
+      clearInterval(retry);
+      retry = undefined;
+    }
+  }
+
+  /** Writes every held completion into the Postgres fallback as one batch; kept here if that fails. */
+  async function writeHeld(): Promise<void> {
+    const batch = [...held];
+    if (batch.length === 0) return;
+    for (const id of batch) held.delete(id);
+    try {
+      await responseRepository.queueCompletions(db, batch);
+    } catch (error) {
+      for (const id of batch) held.add(id);
+      deps.onEnqueueError?.(error);
+    }
+  }
+
+  /**
+   * Whether the invitation's completion is waiting for the batch: true, false, or 'unknown' when the
+   * completion set cannot be read. Completions in the Postgres fallback are seen by `openLink` already.
+   */
+  async function completionPending(invitationId: string): Promise<boolean | 'unknown'> {
+    if (held.has(invitationId)) return true;
     if (!deps.completions) return false;
     try {
       return await deps.completions.has(invitationId);
     } catch {
-      // Redis is down: the spent-token record still guards this very link.
-      return false;
+      return 'unknown';
     }
+  }
+
+  /**
+   * For shutdown: held completions go to Redis if it answers, else to Postgres whatever their number. A
+   * batch smaller than the minimum is a weaker guarantee, but dropping it would be worse: the invitation's
+   * other links would open again and its rater would be reminded.
+   */
+  async function close(): Promise<void> {
+    if (retry) clearInterval(retry);
+    retry = undefined;
+    if (held.size > 0 && deps.completions) await moveHeld();
+    await writeHeld();
   }
 
   async function decline(survey: OpenedSurvey): Promise<void> {
@@ -243,5 +330,5 @@ export function createSurveyService(deps: SurveyServiceDeps) {
     await outboxRepository.tryDrainJobs(db, deps.producer?.add, (error) => deps.onEnqueueError?.(error));
   }
 
-  return { open, loadDraft, saveDraft, submit, decline, pushJobs };
+  return { open, loadDraft, saveDraft, submit, decline, pushJobs, close };
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { ConflictError } from '@panorama/domain';
 import { PREPARED } from '../connection.ts';
@@ -26,6 +26,60 @@ export class AlreadySubmittedError extends ConflictError {
   constructor() {
     super('This survey has already been submitted. Thank you.');
   }
+}
+
+/** Where used invitations wait while Redis is up (see @panorama/jobs `CompletionSet`). */
+export interface WaitingSet {
+  members(): Promise<string[]>;
+  remove(ids: string[]): Promise<void>;
+}
+
+/** MIN_COMPLETION_BATCH of @panorama/jobs (which this package does not depend on); a test keeps them equal. */
+export const DEFAULT_MIN_BATCH = 5;
+
+/**
+ * Commits a transaction that writes nothing but takes a transaction id, so the next write's xmin is not the
+ * one right after the previous write's (a response's). Outside a transaction only: inside one it would share
+ * the caller's id.
+ */
+async function spendTransactionId(db: Db): Promise<void> {
+  if (!db.isTransaction) await sql`select pg_current_xact_id()`.execute(db);
+}
+
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+async function waitingCompletions(db: Db, set: WaitingSet | undefined) {
+  const inPostgres = (await db.selectFrom('pending_completions').select('invitation_id').execute()).map(
+    (r) => r.invitation_id,
+  );
+  const inSet = set ? await set.members() : [];
+  return { all: [...new Set([...inPostgres, ...inSet])], inSet: new Set(inSet) };
+}
+
+/** Marks `ids` completed in one transaction between two spent ids, then takes them out of the set. */
+async function markWaiting(
+  db: Db,
+  ids: string[],
+  set: WaitingSet | undefined,
+  inSet: ReadonlySet<string>,
+): Promise<number> {
+  const mark = async (trx: Db) => {
+    await trx.deleteFrom('pending_completions').where('invitation_id', 'in', ids).execute();
+    return responseRepository.markCompleted(trx, ids);
+  };
+  await spendTransactionId(db);
+  const marked = db.isTransaction ? await mark(db) : await db.transaction().execute(mark);
+  await spendTransactionId(db);
+  const fromSet = ids.filter((id) => inSet.has(id));
+  if (set && fromSet.length > 0) await set.remove(fromSet);
+  return marked;
 }
 
 export const responseRepository = {
@@ -100,16 +154,20 @@ export const responseRepository = {
   },
 
   /**
-   * Records, in a transaction of its own after the response committed, that an invitation was used. A later
-   * batch (`flushCompletions`) moves these into the invitations, so neither commit order nor transaction ids
-   * pair an invitation with its response.
+   * Writes completions recorded while Redis was unreachable into the Postgres fallback, as one batch: one
+   * statement (so one transaction id for all of them) in a random order, after a transaction id spent on
+   * nothing, so the batch's xmin is never the one right after a response's. Callers gather at least
+   * `MIN_COMPLETION_BATCH` first (see the survey service), so a batch names a group, never one rater.
    */
-  async queueCompletion(db: Db, invitationId: string) {
+  async queueCompletions(db: Db, invitationIds: readonly string[]): Promise<void> {
+    if (invitationIds.length === 0) return;
+    await spendTransactionId(db);
     await db
       .insertInto('pending_completions')
-      .values({ invitation_id: invitationId })
+      .values(shuffled(invitationIds).map((id) => ({ invitation_id: id })))
       .onConflict((oc) => oc.doNothing())
       .execute();
+    await spendTransactionId(db);
   },
 
   /**
@@ -127,33 +185,65 @@ export const responseRepository = {
     return Number(result.numUpdatedRows);
   },
 
-  /** Moves the Postgres fallback's pending completions (used while Redis was down) into the invitations. */
-  async flushCompletions(db: Db): Promise<number> {
-    const flush = async (trx: Db) => {
-      const done = await trx.deleteFrom('pending_completions').returning('invitation_id').execute();
-      return responseRepository.markCompleted(
-        trx,
-        done.map((d) => d.invitation_id),
-      );
-    };
-    return db.isTransaction ? flush(db) : db.transaction().execute(flush);
+  /**
+   * Marks the waiting completions, from the Postgres fallback and (when given) the Redis completion set (see
+   * @panorama/jobs `CompletionSet`), as completed in one batch, but only once at least `minBatch` wait in all
+   * (any number with `minBatch` 0): a smaller batch could single out the rater whose response came just
+   * before it. The update is a transaction of its own between two spent transaction ids, so no response's
+   * xmin is next to it. A crash between the steps only marks them again, which changes nothing.
+   */
+  async flushCompletions(
+    db: Db,
+    options: { set?: WaitingSet | undefined; minBatch?: number } = {},
+  ): Promise<number> {
+    const waiting = await waitingCompletions(db, options.set);
+    if (waiting.all.length === 0 || waiting.all.length < (options.minBatch ?? DEFAULT_MIN_BATCH)) return 0;
+    return markWaiting(db, waiting.all, options.set, waiting.inSet);
+  },
+
+  /** Flushes the Redis completion set together with the Postgres fallback (see `flushCompletions`). */
+  async flushCompletionSet(db: Db, set: WaitingSet, minBatch: number): Promise<number> {
+    return responseRepository.flushCompletions(db, { set, minBatch });
   },
 
   /**
-   * Marks the invitations waiting in a completion set (see @panorama/jobs `CompletionSet`) as completed,
-   * once at least `minBatch` have gathered (any number with `minBatch` 0), then removes them from the set.
-   * A crash between the two steps only marks them again, which changes nothing.
+   * Completions still waiting for a cycle that is closed: no response can join them any more, so a full
+   * batch may never gather and those raters would read "Invited" for ever. Per closed cycle, all of them are
+   * marked once at least `k` (the anonymity threshold) wait; with fewer, only those whose group has a single
+   * invitation (the self-assessment, a sole manager): such a response already names its rater by its
+   * relationship, so marking it pairs nothing new. The others keep waiting for a batch with other cycles.
    */
-  async flushCompletionSet(
-    db: Db,
-    set: { members(): Promise<string[]>; remove(ids: string[]): Promise<void> },
-    minBatch: number,
-  ): Promise<number> {
-    const ids = await set.members();
-    if (ids.length === 0 || ids.length < minBatch) return 0;
-    const marked = await responseRepository.markCompleted(db, ids);
-    await set.remove(ids);
-    return marked;
+  async flushClosedCycles(db: Db, options: { set?: WaitingSet | undefined; k: number }): Promise<number> {
+    const waiting = await waitingCompletions(db, options.set);
+    if (waiting.all.length === 0) return 0;
+    const rows = await db
+      .selectFrom('invitations')
+      .innerJoin('subjects', 'subjects.id', 'invitations.subject_id')
+      .innerJoin('cycles', 'cycles.id', 'subjects.cycle_id')
+      .select([
+        'invitations.id',
+        'subjects.cycle_id',
+        (eb) =>
+          eb
+            .selectFrom('invitations as same')
+            .select(eb.fn.countAll<number>().as('n'))
+            .whereRef('same.subject_id', '=', 'invitations.subject_id')
+            .whereRef('same.relationship', '=', 'invitations.relationship')
+            .where('same.status', 'not in', ['cancelled', 'nominated'])
+            .as('group_size'),
+      ])
+      .where('invitations.id', 'in', waiting.all)
+      .where('cycles.status', 'in', ['closed', 'released'])
+      .execute();
+    const byCycle = new Map<string, typeof rows>();
+    for (const row of rows) byCycle.set(row.cycle_id, [...(byCycle.get(row.cycle_id) ?? []), row]);
+    const chosen: string[] = [];
+    for (const list of byCycle.values()) {
+      const alone = list.filter((r) => Number(r.group_size) <= 1);
+      chosen.push(...(list.length >= options.k ? list : alone).map((r) => r.id));
+    }
+    if (chosen.length === 0) return 0;
+    return markWaiting(db, chosen, options.set, waiting.inSet);
   },
 
   async isSpent(db: Db, spentMac: Buffer) {

@@ -91,7 +91,21 @@ export const rosterRepository = {
         'leader.name as leader_name',
       ])
       .where('subjects.cycle_id', '=', cycleId);
-    if (statuses) query = query.where('invitations.status', 'in', statuses);
+    if (statuses) {
+      // Asked by status for mailing: a used invitation waiting in the Postgres completion fallback is not
+      // "sent" any more, whatever its status still says.
+      query = query
+        .where('invitations.status', 'in', statuses)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('pending_completions')
+                .select('pending_completions.invitation_id')
+                .whereRef('pending_completions.invitation_id', '=', 'invitations.id'),
+            ),
+          ),
+        );
+    }
     return query.orderBy('rater.email').orderBy('leader.name').execute();
   },
 
@@ -112,7 +126,6 @@ export const rosterRepository = {
       .execute();
   },
 
-  /** Looks up a live invitation by its token's MAC, with what the form needs. */
   /**
    * A survey link with everything opening it needs, in one query: the invitation and its cycle, whether the
    * token was spent (by its spent MAC) and the sealed draft (by its draft MAC), if any.
@@ -140,6 +153,11 @@ export const rosterRepository = {
         'cycles.instrument_version',
         'leader.name as leader_name',
         sql<boolean>`exists (select 1 from spent_tokens where token_mac = ${macs.spentMac})`.as('spent'),
+        // Each reminder mails a new link to the same invitation: with more than one, another link may have
+        // been used (see the survey service's completion check).
+        sql<number>`(select count(*)::int from invitation_links l where l.invitation_id = invitations.id)`.as(
+          'links',
+        ),
         sql<Buffer | null>`(select ciphertext from response_drafts where draft_mac = ${macs.draftMac})`.as(
           'draft',
         ),

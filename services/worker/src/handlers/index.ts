@@ -49,7 +49,7 @@ export function createHandlers(deps: HandlerDeps) {
     'compute-change': createComputeChange({ db, instruments, stats }),
     'rollup-cohort': createRollupCohort({ db, instruments, stats, anonymityK, producer, logger }),
     'deliver-email': createDeliverEmail({ db, keys: deps.keys, mailer: deps.mailer, logger }),
-    'flush-completions': createFlushCompletions({ db, completions: deps.completions }),
+    'flush-completions': createFlushCompletions({ db, completions: deps.completions, anonymityK }),
     'sweep-outboxes': createSweepOutboxes({ db, producer, logger }),
   } satisfies JobHandlers;
 }
