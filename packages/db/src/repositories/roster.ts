@@ -153,7 +153,7 @@ export const rosterRepository = {
       .updateTable('invitations')
       .set({ status: 'declined', declined_at: at })
       .where('id', '=', invitationId)
-      .where('status', 'in', ['pending', 'sent'])
+      .where('status', 'in', ['pending', 'sent', 'bounced'])
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   },
