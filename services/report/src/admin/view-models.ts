@@ -121,7 +121,7 @@ export function adminCycleView(input: {
         status: STATUS_LABEL[i.status],
         done: i.status === 'completed',
         problem: i.status === 'bounced' || i.status === 'declined',
-        reason: i.bounce_reason,
+        reason: i.status === 'bounced' ? i.bounce_reason : null,
       })),
     })),
     bounced: input.bounced.map((b) => ({
