@@ -73,7 +73,15 @@ export async function startWorker(
     logger,
     testJobDelayMs: config.PANORAMA_TEST_JOB_DELAY_MS,
     completions: createCompletionSet(redis, config.QUEUE_PREFIX),
-    ...(options.email ? { email: options.email } : {}),
+    email: {
+      ...(config.PANORAMA_TEST_EMAIL_ATTEMPTS !== undefined
+        ? { maxAttempts: config.PANORAMA_TEST_EMAIL_ATTEMPTS }
+        : {}),
+      ...(config.PANORAMA_TEST_EMAIL_RETRY_MS !== undefined
+        ? { retryDelayMs: () => config.PANORAMA_TEST_EMAIL_RETRY_MS! }
+        : {}),
+      ...options.email,
+    },
   });
   const workers = runWorkers({
     connection: redis,
