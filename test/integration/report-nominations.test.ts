@@ -335,9 +335,13 @@ describe('nominations', () => {
       .where('subject_id', '=', noa!.id)
       .where('relationship', '=', 'self')
       .executeTakeFirstOrThrow();
-    expect(
-      (await asCoach.post(`/nominations/${noa!.id}`, { action: 'withdraw', invitation: self.id })).statusCode,
-    ).toBe(404);
+    for (const fields of [
+      { action: 'withdraw', invitation: self.id } as Record<string, string>,
+      { action: 'regroup', invitation: self.id, relationship: 'peer' },
+      { action: 'withdraw', invitation: crypto.randomUUID() },
+    ]) {
+      expect((await asCoach.post(`/nominations/${noa!.id}`, fields)).statusCode).toBe(404);
+    }
     // HR may edit too.
     const byHr = await admin.post(`/nominations/${noa!.id}`, {
       action: 'regroup',

@@ -272,15 +272,7 @@ export async function removeNominee(
   invitationId: string,
 ) {
   await deps.db.transaction().execute(async (trx) => {
-    const cycle = await lockedCycleStatus(trx, subject.cycle_id);
-    const nominee = await trx
-      .selectFrom('invitations')
-      .select('relationship')
-      .where('id', '=', invitationId)
-      .where('subject_id', '=', subject.id)
-      .executeTakeFirst();
-    // The leader's self-assessment is not a nominee.
-    if (!nominee || nominee.relationship === 'self') throw new NotFoundError('There is no such nominee.');
+    const cycle = await lockedForEditing(trx, subject, invitationId);
     const removed = await rosterRepository.setInvitationStatus(
       trx,
       subject.id,
@@ -306,7 +298,7 @@ export async function regroupNominee(
     ]);
   }
   await deps.db.transaction().execute(async (trx) => {
-    const cycle = await lockedCycleStatus(trx, subject.cycle_id);
+    const cycle = await lockedForEditing(trx, subject, invitationId);
     const moved = await rosterRepository.setNomineeRelationship(
       trx,
       subject.id,
@@ -319,15 +311,29 @@ export async function regroupNominee(
   });
 }
 
-/** The cycle's status, locked against opening while a list is being edited. */
-async function lockedCycleStatus(trx: Kysely<Database>, cycleId: string) {
+/**
+ * The cycle's status, locked against opening while a list is being edited, after checking that the
+ * invitation is one of this leader's nominees (the leader's self-assessment is not).
+ */
+async function lockedForEditing(
+  trx: Kysely<Database>,
+  subject: { id: string; cycle_id: string },
+  invitationId: string,
+) {
   const cycle = await trx
     .selectFrom('cycles')
     .select('status')
-    .where('id', '=', cycleId)
+    .where('id', '=', subject.cycle_id)
     .forUpdate()
     .executeTakeFirst();
-  if (!cycle) throw new NotFoundError('cycle not found');
+  const nominee = await trx
+    .selectFrom('invitations')
+    .select('relationship')
+    .where('id', '=', invitationId)
+    .where('subject_id', '=', subject.id)
+    .executeTakeFirst();
+  if (!cycle || !nominee || nominee.relationship === 'self')
+    throw new NotFoundError('There is no such person on this list.');
   return cycle.status;
 }
 
