@@ -1,11 +1,14 @@
 import type { AddressInfo } from 'node:net';
+import { Worker } from 'bullmq';
 import { pino } from 'pino';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outboxRepository, personRepository, rosterRepository, type Db } from '@panorama/db';
 import { deriveKeys, sealOutbox } from '@panorama/domain';
 import { loadConfig } from '@panorama/config';
+import { createProducer, createRedis, planJob } from '@panorama/jobs';
 import { createWorkerLogger, startWorker, workerProcessEnv, type RunningWorker } from '@panorama/worker';
+import { enqueueDelivery } from '../../services/worker/src/handlers/sweep-outboxes.ts';
 import { createProgramme } from '../support/scenario.ts';
 import { createTestDatabase, queuePrefix, redisUrl, type TestDatabase } from '../support/fixtures.ts';
 
@@ -378,5 +381,50 @@ describe('an SMTP outage longer than the retry budget', () => {
     expect(all).toContain('kept queued');
     expect(all).not.toContain('rater.bob');
     expect(all).not.toContain('@acme.test');
+  });
+});
+
+describe('the sweeper and a delivery job that failed outright', () => {
+  it('removes the failed job that holds the email’s job id, then enqueues it again', async () => {
+    const prefix = queuePrefix();
+    const redis = createRedis(redisUrl(), 'worker');
+    const producer = createProducer({ connection: redis, prefix });
+    const outboxId = crypto.randomUUID();
+    const jobId = planJob('deliver-email', { outboxId }).jobId;
+    // A handler that throws on its only attempt (say the database was down throughout).
+    await producer.queue('email').add('deliver-email', { outboxId }, { jobId, attempts: 1 });
+    const failing = new Worker(
+      'email',
+      async () => {
+        throw new Error('database unreachable');
+      },
+      { connection: redis.duplicate(), prefix },
+    );
+    try {
+      await until(
+        'the job to fail',
+        async () => (await producer.queue('email').getJob(jobId))?.failedReason !== undefined,
+      );
+    } finally {
+      await failing.close();
+    }
+    expect(await (await producer.queue('email').getJob(jobId))!.getState()).toBe('failed');
+
+    // Adding the same id again would be a no-op; the sweeper's enqueue clears the way first.
+    await enqueueDelivery(producer, { id: outboxId, rounds: 0 });
+    expect(await (await producer.queue('email').getJob(jobId))!.getState()).toBe('waiting');
+    // While it waits, another sweep adds nothing.
+    await enqueueDelivery(producer, { id: outboxId, rounds: 0 });
+    expect(await producer.queue('email').getJobCounts('waiting', 'failed')).toMatchObject({
+      waiting: 1,
+      failed: 0,
+    });
+    // A later spell has an id of its own.
+    await enqueueDelivery(producer, { id: outboxId, rounds: 2 });
+    expect(await (await producer.queue('email').getJob(`${jobId}.2`))!.getState()).toBe('waiting');
+
+    await producer.queue('email').obliterate({ force: true });
+    await producer.close();
+    await redis.quit();
   });
 });

@@ -12,20 +12,22 @@ export type SweepProducer = Pick<Producer, 'add' | 'enqueue'> & Partial<Pick<Pro
 /**
  * The delivery job of an email's spell: the first spell keeps the id every producer uses, later ones
  * (after temporary failures outlasted a job's retries) get an id of their own, since the earlier job's id
- * may still be taken. Within a spell the id is deterministic, so re-enqueueing it adds nothing.
+ * may still be taken. Within a spell the id is deterministic, so re-enqueueing it adds nothing while the
+ * job waits or runs. A job of that id that failed outright (its handler threw on every attempt, say with
+ * the database down) is removed first: it would otherwise hold the id, and the email, for a week.
  */
-export async function enqueueDelivery(
-  producer: SweepProducer,
-  email: { id: string; rounds: number },
-): Promise<void> {
-  if (email.rounds === 0) {
+export async function enqueueDelivery(producer: SweepProducer, email: { id: string; rounds: number }) {
+  const planned = planJob('deliver-email', { outboxId: email.id });
+  const jobId = email.rounds === 0 ? planned.jobId : `${planned.jobId}.${email.rounds}`;
+  if (!producer.queue) {
+    if (email.rounds > 0) throw new Error('this producer cannot enqueue a job under an id of its own');
     await producer.enqueue('deliver-email', { outboxId: email.id });
     return;
   }
-  if (!producer.queue) throw new Error('this producer cannot enqueue a job under an id of its own');
-  const planned = planJob('deliver-email', { outboxId: email.id });
-  const jobId = `${planned.jobId}.${email.rounds}`;
-  await producer.queue(planned.queue).add('deliver-email', planned.data, { ...planned.options, jobId });
+  const queue = producer.queue(planned.queue);
+  const existing = await queue.getJob(jobId);
+  if (existing && (await existing.isFailed())) await existing.remove();
+  await queue.add('deliver-email', planned.data, { ...planned.options, jobId });
 }
 
 /**
