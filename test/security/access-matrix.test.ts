@@ -172,6 +172,13 @@ const TABLE: Row[] = [
     expect: only(STAFF, 400),
   },
   {
+    method: 'POST',
+    route: '/admin/cycles/:id/nominations/:subjectId/resend',
+    url: () => `/admin/cycles/${ids.cycle}/nominations/${ids.S}/resend`,
+    // The leader was never asked to nominate (or the cycle is past it): nothing to resend.
+    expect: only(STAFF, 409),
+  },
+  {
     method: 'GET',
     route: '/nominate/:token',
     url: () => `/nominate/${ids.nominationToken}`,

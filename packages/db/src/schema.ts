@@ -204,9 +204,18 @@ export interface EmailOutboxTable {
   payload: Buffer | null;
   status: ColumnType<'queued' | 'sent' | 'failed', 'queued' | undefined, 'queued' | 'sent' | 'failed'>;
   attempts: ColumnType<number, number | undefined, number>;
+  /** A short code only (`SMTP 450 4.2.1`, `ECONNECTION`): never the server's text, which quotes the address. */
   last_error: string | null;
   created_at: DefaultTimestamp;
   sent_at: Timestamp | null;
+  /** The cycle an invitation, reminder or nomination email belongs to; null for sign-in and report emails. */
+  cycle_id: string | null;
+  /** The invitations whose links the email carried: only these bounce when it is refused for good. */
+  invitation_ids: ColumnType<string[], string[] | undefined, string[]>;
+  /** Spells of temporary failure that outlasted a delivery job's retries. */
+  rounds: ColumnType<number, number | undefined, number>;
+  /** When the sweeper enqueues the next delivery spell of a delayed email. */
+  retry_at: Timestamp | null;
 }
 
 export interface JobOutboxTable {

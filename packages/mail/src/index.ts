@@ -1,6 +1,9 @@
 export {
   createMailer,
+  MailError,
+  mailErrorCode,
   PermanentMailError,
+  TemporaryMailError,
   type Mailer,
   type MailerOptions,
   type MailMessage,

@@ -6,7 +6,14 @@ import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerEnvelope } from 'smtp-server';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { renderEmail } from './templates.ts';
-import { createMailer, PermanentMailError, type Mailer, type MailMessage } from './transport.ts';
+import {
+  createMailer,
+  mailErrorCode,
+  PermanentMailError,
+  TemporaryMailError,
+  type Mailer,
+  type MailMessage,
+} from './transport.ts';
 
 const FROM = 'Panorama <no-reply@panorama.example>';
 const TO = 'zoe.muller@acme.example';
@@ -108,8 +115,11 @@ describe('createMailer with an SMTP server', () => {
       );
 
     expect(error).toBeInstanceOf(PermanentMailError);
-    expect((error as Error).message).toMatch(/^SMTP 550:/);
-    expect((error as Error).cause).toMatchObject({ responseCode: 550 });
+    expect((error as Error).message).toBe('SMTP 550');
+    expect(error).toMatchObject({ code: 'SMTP 550', responseCode: 550 });
+    // The server's text quotes the address; nothing of it is kept, not even as the cause.
+    expect((error as Error).cause).toBeUndefined();
+    expect(JSON.stringify(error) + String(error) + (error as Error).stack).not.toContain(TO);
     expect(received).toHaveLength(0);
   });
 
@@ -122,15 +132,45 @@ describe('createMailer with an SMTP server', () => {
         (e: unknown) => e,
       );
 
-    expect(error).toBeInstanceOf(Error);
+    expect(error).toBeInstanceOf(TemporaryMailError);
     expect(error).not.toBeInstanceOf(PermanentMailError);
-    expect(error).toMatchObject({ responseCode: 451 });
+    expect(error).toMatchObject({ responseCode: 451, message: 'SMTP 451' });
+    expect(String(error) + (error as Error).stack).not.toContain(TO);
     expect(received).toHaveLength(0);
+  });
+
+  it('reports an unreachable server by its error code only', async () => {
+    mailer = createMailer({ smtpUrl: 'smtp://127.0.0.1:1', outboxDir: '/nonexistent', from: FROM });
+    const error = await mailer.send(message()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TemporaryMailError);
+    expect((error as Error).message).toBe('ESOCKET');
   });
 
   it('throws PermanentMailError for a message with no usable recipient', async () => {
     await expect(smtpMailer().send({ ...message(), to: '' })).rejects.toBeInstanceOf(PermanentMailError);
     expect(received).toHaveLength(0);
+  });
+});
+
+describe('mailErrorCode', () => {
+  it('keeps the reply code and enhanced status code, never the text', () => {
+    const refusal = Object.assign(
+      new Error(`Can't send mail - all recipients were rejected: 450 4.1.2 <${TO}>`),
+      {
+        responseCode: 450,
+        response: `450 4.1.2 <${TO}>: Recipient address rejected`,
+        code: 'EENVELOPE',
+      },
+    );
+    expect(mailErrorCode(refusal)).toBe('SMTP 450 4.1.2');
+    expect(
+      mailErrorCode(Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:25'), { code: 'ECONNECTION' })),
+    ).toBe('ECONNECTION');
+    expect(mailErrorCode(new TypeError(`bad ${TO}`))).toBe('TypeError');
+    expect(mailErrorCode('text')).toBe('Error');
   });
 });
 

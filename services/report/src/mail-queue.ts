@@ -11,6 +11,10 @@ import type { TemplateData, TemplateName } from '@panorama/mail';
 export type QueuedMail = { [N in TemplateName]: { template: N; data: TemplateData[N] } }[TemplateName] & {
   organisationId: string | null;
   to: string;
+  /** The cycle the email belongs to (invitations, reminders, nominations): the admin sees it there. */
+  cycleId?: string;
+  /** The invitations whose links it carries: a permanent refusal bounces these, and no others. */
+  invitationIds?: readonly string[];
 };
 
 export async function queueMail(trx: Kysely<Database>, keys: SecretKeys, mail: QueuedMail): Promise<string> {
@@ -20,6 +24,8 @@ export async function queueMail(trx: Kysely<Database>, keys: SecretKeys, mail: Q
     template: mail.template,
     toAddress: mail.to,
     payload,
+    cycleId: mail.cycleId ?? null,
+    invitationIds: mail.invitationIds ?? [],
   });
   await outboxRepository.queueJobs(trx, [planJob('deliver-email', { outboxId })]);
   return outboxId;

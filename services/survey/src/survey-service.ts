@@ -123,7 +123,8 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       row.expires_at.getTime() <= now.getTime() ||
       row.closes_at.getTime() <= now.getTime() ||
       row.cycle_status !== 'open' ||
-      !['pending', 'sent'].includes(row.status) ||
+      // A bounced email does not stop its link: the rater may have had it forwarded.
+      !['pending', 'sent', 'bounced'].includes(row.status) ||
       row.completion_pending !== null ||
       row.spent
     ) {

@@ -29,6 +29,22 @@ describe('workerProcessEnv', () => {
     });
   });
 
+  it('allows the test email retry budget only with NODE_ENV=test', () => {
+    const config = loadConfig(workerProcessEnv, {
+      ...good,
+      NODE_ENV: 'test',
+      PANORAMA_TEST_EMAIL_ATTEMPTS: '2',
+      PANORAMA_TEST_EMAIL_RETRY_MS: '500',
+    });
+    expect([config.PANORAMA_TEST_EMAIL_ATTEMPTS, config.PANORAMA_TEST_EMAIL_RETRY_MS]).toEqual([2, 500]);
+    expect(
+      problems({ ...good, PANORAMA_TEST_EMAIL_ATTEMPTS: '2', PANORAMA_TEST_EMAIL_RETRY_MS: '500' }),
+    ).toEqual({
+      PANORAMA_TEST_EMAIL_ATTEMPTS: 'only allowed with NODE_ENV=test',
+      PANORAMA_TEST_EMAIL_RETRY_MS: 'only allowed with NODE_ENV=test',
+    });
+  });
+
   it('reports the test job delay together with every other bad key', () => {
     expect(
       problems({

@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { errorCode } from './logger.ts';
 import {
   isJobName,
   parsePayload,
@@ -64,10 +65,10 @@ export function runWorkers(options: RunWorkersOptions): RunningWorkers {
         autorun: true,
       },
     );
-    worker.on('error', (err) => logger.error({ queue, err: err.message }, 'worker error'));
+    worker.on('error', (err) => logger.error({ queue, err: errorCode(err) }, 'worker error'));
     worker.on('failed', (job, err) =>
       logger.warn(
-        { queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message },
+        { queue, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: errorCode(err) },
         'job failed',
       ),
     );

@@ -4,7 +4,7 @@ import { createCompletionSet, createProducer, createRedis, jobCatalog, type Prod
 import { createMailer, type Mailer } from '@panorama/mail';
 import type { Logger } from 'pino';
 import type { WorkerProcessConfig } from './config.ts';
-import { createHandlers } from './handlers/index.ts';
+import { createHandlers, type HandlerDeps } from './handlers/index.ts';
 import { createWorkerLogger } from './logger.ts';
 import { startMetricsServer } from './metrics-server.ts';
 import { runWorkers, type RunningWorkers } from './run-workers.ts';
@@ -18,6 +18,8 @@ export interface StartWorkerOptions {
   mailer?: Mailer;
   /** Register the repeatable maintenance jobs (default true). */
   schedule?: boolean;
+  /** Shorter email retry budgets (tests); see `createDeliverEmail`. */
+  email?: HandlerDeps['email'];
 }
 
 export interface RunningWorker {
@@ -71,6 +73,15 @@ export async function startWorker(
     logger,
     testJobDelayMs: config.PANORAMA_TEST_JOB_DELAY_MS,
     completions: createCompletionSet(redis, config.QUEUE_PREFIX),
+    email: {
+      ...(config.PANORAMA_TEST_EMAIL_ATTEMPTS !== undefined
+        ? { maxAttempts: config.PANORAMA_TEST_EMAIL_ATTEMPTS }
+        : {}),
+      ...(config.PANORAMA_TEST_EMAIL_RETRY_MS !== undefined
+        ? { retryDelayMs: () => config.PANORAMA_TEST_EMAIL_RETRY_MS! }
+        : {}),
+      ...options.email,
+    },
   });
   const workers = runWorkers({
     connection: redis,

@@ -6,10 +6,21 @@ import type { JobToEnqueue } from './responses.ts';
 type Db = Kysely<Database>;
 
 export const outboxRepository = {
-  /** Queues an email in the caller's transaction; the payload arrives sealed (see domain `sealOutbox`). */
+  /**
+   * Queues an email in the caller's transaction; the payload arrives sealed (see domain `sealOutbox`). An
+   * invitation or reminder names the invitations whose links it carries, so that a permanent refusal bounces
+   * those and no others.
+   */
   async queueEmail(
     db: Db,
-    input: { organisationId: string | null; template: string; toAddress: string; payload: Buffer },
+    input: {
+      organisationId: string | null;
+      template: string;
+      toAddress: string;
+      payload: Buffer;
+      cycleId?: string | null;
+      invitationIds?: readonly string[];
+    },
   ): Promise<string> {
     const row = await db
       .insertInto('email_outbox')
@@ -18,6 +29,8 @@ export const outboxRepository = {
         template: input.template,
         to_address: input.toAddress,
         payload: input.payload,
+        cycle_id: input.cycleId ?? null,
+        invitation_ids: [...(input.invitationIds ?? [])],
       })
       .returning('id')
       .executeTakeFirstOrThrow();
@@ -28,37 +41,104 @@ export const outboxRepository = {
     return db.selectFrom('email_outbox').selectAll().where('id', '=', id).executeTakeFirst();
   },
 
-  /** Marks an email sent and erases its payload; returns false when it was already sent (a duplicate job). */
+  /**
+   * Marks an email sent and erases its payload and the invitations it carried; returns false when it was
+   * already sent (a duplicate job).
+   */
   async markEmailSent(db: Db, id: string): Promise<boolean> {
     const result = await db
       .updateTable('email_outbox')
-      .set({ status: 'sent', sent_at: new Date(), payload: null, last_error: null })
+      .set({
+        status: 'sent',
+        sent_at: new Date(),
+        payload: null,
+        last_error: null,
+        retry_at: null,
+        invitation_ids: [],
+      })
       .where('id', '=', id)
       .where('status', '=', 'queued')
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   },
 
-  async recordEmailAttempt(db: Db, id: string, error: string, permanent: boolean) {
+  /**
+   * Counts a failed attempt. `code` is a short error code (never the server's text, which quotes the
+   * address). `outcome` says what happens next: 'retry' leaves the email to the job's own retries,
+   * 'later' keeps it queued for the sweeper to try again at `retryAt` (a new spell), 'failed' ends it and
+   * erases the payload (a permanent refusal, or an email that cannot be opened).
+   */
+  async recordEmailAttempt(
+    db: Db,
+    id: string,
+    code: string,
+    outcome: { kind: 'retry' } | { kind: 'later'; retryAt: Date } | { kind: 'failed' },
+  ) {
     await db
       .updateTable('email_outbox')
       .set((eb) => ({
         attempts: eb('attempts', '+', 1),
-        last_error: error.slice(0, 500),
-        ...(permanent ? { status: 'failed' as const, payload: null } : {}),
+        last_error: code.slice(0, 120),
+        ...(outcome.kind === 'failed' ? { status: 'failed' as const, payload: null, retry_at: null } : {}),
+        ...(outcome.kind === 'later' ? { rounds: eb('rounds', '+', 1), retry_at: outcome.retryAt } : {}),
       }))
       .where('id', '=', id)
+      .where('status', '=', 'queued')
       .execute();
   },
 
-  /** Queued emails older than `olderThanMs`: their job may have been lost with Redis; the sweeper re-enqueues them. */
-  async staleQueuedEmails(db: Db, olderThanMs: number, limit = 500) {
+  /**
+   * Queued emails whose delivery job should exist now, with the spell it belongs to: those never delayed
+   * and older than `olderThanMs` (their job may have been lost with Redis), and delayed ones whose
+   * `retry_at` has come. The sweeper enqueues them under a job id per spell, so a spell's job is added once.
+   */
+  async dueQueuedEmails(db: Db, olderThanMs: number, limit = 500) {
     return db
       .selectFrom('email_outbox')
-      .select('id')
+      .select(['id', 'rounds'])
       .where('status', '=', 'queued')
-      .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanMs / 1000})`)
+      .where((eb) =>
+        eb.or([
+          eb.and([
+            eb('retry_at', 'is', null),
+            eb('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanMs / 1000})`),
+          ]),
+          eb('retry_at', '<=', sql<Date>`now()`),
+        ]),
+      )
+      .orderBy('created_at')
       .limit(limit)
+      .execute();
+  },
+
+  /**
+   * A cycle's emails still waiting after at least one failed attempt (the mail server refused them for now
+   * or could not be reached), with the most recent error code; for the admin's cycle page.
+   */
+  async delayedEmailsOfCycle(db: Db, cycleId: string) {
+    const row = await db
+      .selectFrom('email_outbox')
+      .select((eb) => [
+        eb.fn.countAll<string>().as('count'),
+        sql<string | null>`(array_agg(last_error order by coalesce(retry_at, created_at) desc))[1]`.as(
+          'last_error',
+        ),
+      ])
+      .where('cycle_id', '=', cycleId)
+      .where('status', '=', 'queued')
+      .where('attempts', '>', 0)
+      .executeTakeFirstOrThrow();
+    return { count: Number(row.count), lastError: row.last_error };
+  },
+
+  /** A cycle's emails refused for good (bounced), newest first; for the admin's cycle page. */
+  async failedEmailsOfCycle(db: Db, cycleId: string) {
+    return db
+      .selectFrom('email_outbox')
+      .select(['id', 'template', 'to_address', 'last_error', 'created_at'])
+      .where('cycle_id', '=', cycleId)
+      .where('status', '=', 'failed')
+      .orderBy('created_at', 'desc')
       .execute();
   },
 

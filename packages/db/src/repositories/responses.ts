@@ -180,7 +180,8 @@ export const responseRepository = {
       .updateTable('invitations')
       .set({ status: 'completed', completed_on: sql`current_date` })
       .where('id', 'in', [...invitationIds].sort())
-      .where('status', 'in', ['pending', 'sent'])
+      // 'bounced' too: a link whose email bounced still works (it may have been forwarded).
+      .where('status', 'in', ['pending', 'sent', 'bounced'])
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   },

@@ -692,26 +692,17 @@ function chunks<T>(rows: readonly T[], size: number): T[][] {
  */
 export const bounceRepository = {
   /**
-   * Marks the organisation's pending or sent invitations of the person with this address as bounced.
-   * Returns how many changed.
+   * Marks as bounced the invitations whose links the refused email carried, if still waiting for an answer.
+   * Only those: the same person's other invitations went out in other emails, and a sign-in or report email
+   * carries none. Returns how many changed.
    */
-  async markBounced(
-    db: Db,
-    input: { organisationId: string; address: string; reason: string },
-  ): Promise<number> {
+  async markBounced(db: Db, input: { invitationIds: readonly string[]; reason: string }): Promise<number> {
+    if (input.invitationIds.length === 0) return 0;
     const result = await db
       .updateTable('invitations')
-      .set({ status: 'bounced', bounce_reason: input.reason.slice(0, 500) })
+      .set({ status: 'bounced', bounce_reason: input.reason.slice(0, 120) })
       .where('status', 'in', ['pending', 'sent'])
-      .where(
-        'rater_id',
-        'in',
-        db
-          .selectFrom('people')
-          .select('id')
-          .where('organisation_id', '=', input.organisationId)
-          .where('email', '=', input.address.trim().toLowerCase()),
-      )
+      .where('id', 'in', [...input.invitationIds])
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   },

@@ -34,6 +34,7 @@ export const rosterRepository = {
         'subjects.leader_id',
         'subjects.coach_id',
         'subjects.released_version',
+        'subjects.nomination',
         'leader.name as leader_name',
         'leader.email as leader_email',
         'coach.name as coach_name',
@@ -171,7 +172,7 @@ export const rosterRepository = {
       .updateTable('invitations')
       .set({ status: 'declined', declined_at: at })
       .where('id', '=', invitationId)
-      .where('status', 'in', ['pending', 'sent'])
+      .where('status', 'in', ['pending', 'sent', 'bounced'])
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   },
@@ -248,6 +249,25 @@ export const rosterRepository = {
 
   async setNomination(db: Db, subjectId: string, state: 'none' | 'open' | 'submitted' | 'approved') {
     await db.updateTable('subjects').set({ nomination: state }).where('id', '=', subjectId).execute();
+  },
+
+  /** Moves a nominee to another group, if their invitation is still in one of `from`; returns how many moved. */
+  async setNomineeRelationship(
+    db: Db,
+    subjectId: string,
+    invitationId: string,
+    relationship: Exclude<Relationship, 'self'>,
+    from: InvitationStatus[],
+  ): Promise<number> {
+    const result = await db
+      .updateTable('invitations')
+      .set({ relationship })
+      .where('id', '=', invitationId)
+      .where('subject_id', '=', subjectId)
+      .where('relationship', '<>', 'self')
+      .where('status', 'in', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
   },
 
   async setInvitationStatus(

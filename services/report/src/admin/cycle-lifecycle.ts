@@ -81,6 +81,8 @@ async function mailLinks(
     }
     await queueMail(trx, deps.keys, {
       organisationId: context.organisation_id,
+      cycleId,
+      invitationIds: list.map((i) => i.id),
       to: email,
       template,
       data: {

@@ -4,6 +4,7 @@ import {
   programmeRepository,
   rosterRepository,
   type Database,
+  type InvitationStatus,
   type Relationship,
 } from '@panorama/db';
 import {
@@ -69,25 +70,7 @@ export async function openNominations(deps: NominationDeps, cycleId: string, min
     }
   }
   return deps.db.transaction().execute(async (trx) => {
-    const cycle = await trx
-      .selectFrom('cycles')
-      .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
-      .innerJoin('organisations', 'organisations.id', 'programmes.organisation_id')
-      .select([
-        'cycles.id',
-        'cycles.status',
-        'cycles.settings',
-        'cycles.closes_at',
-        'programmes.name as programme_name',
-        'organisations.id as organisation_id',
-        'organisations.name as organisation_name',
-      ])
-      .where('cycles.id', '=', cycleId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!cycle) throw new NotFoundError('cycle not found');
-    if (cycle.status !== 'draft' && cycle.status !== 'open')
-      throw new ConflictError(`nominations need a draft or open cycle; this one is ${cycle.status}`);
+    const cycle = await nominationCycle(trx, cycleId);
     await trx
       .updateTable('cycles')
       .set({ settings: JSON.stringify({ ...cycle.settings, nominationMinimums: minimums }) })
@@ -102,33 +85,84 @@ export async function openNominations(deps: NominationDeps, cycleId: string, min
         .where('id', '=', subject.id)
         .executeTakeFirstOrThrow();
       if (current.nomination !== 'none') continue;
-      const token = newToken();
-      await rosterRepository.addNominationLink(
-        trx,
-        subject.id,
-        tokenMac(deps.keys.invitation, token),
-        cycle.closes_at,
-      );
+      await mailNominationLink(deps, trx, { ...cycle, minimums }, subject);
       await rosterRepository.setNomination(trx, subject.id, 'open');
-      await queueMail(trx, deps.keys, {
-        organisationId: cycle.organisation_id,
-        to: subject.leader_email,
-        template: 'nomination',
-        data: {
-          leaderName: subject.leader_name,
-          organisationName: cycle.organisation_name,
-          programmeName: cycle.programme_name,
-          deadline: cycle.closes_at.toISOString().slice(0, 10),
-          link: `${deps.reportBaseUrl.replace(/\/$/, '')}/nominate/${token}`,
-          minimums: NOMINATED_GROUPS.filter((g) => minimums[g] > 0).map((g) => ({
-            group: GROUP_LABEL[g],
-            count: minimums[g],
-          })),
-        },
-      });
       asked++;
     }
     return { asked };
+  });
+}
+
+/** The cycle, locked, with what a nomination email needs; only a draft or open cycle takes nominations. */
+async function nominationCycle(trx: Kysely<Database>, cycleId: string) {
+  const cycle = await trx
+    .selectFrom('cycles')
+    .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
+    .innerJoin('organisations', 'organisations.id', 'programmes.organisation_id')
+    .select([
+      'cycles.id',
+      'cycles.status',
+      'cycles.settings',
+      'cycles.closes_at',
+      'programmes.name as programme_name',
+      'organisations.id as organisation_id',
+      'organisations.name as organisation_name',
+    ])
+    .where('cycles.id', '=', cycleId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!cycle) throw new NotFoundError('cycle not found');
+  if (cycle.status !== 'draft' && cycle.status !== 'open')
+    throw new ConflictError(`nominations need a draft or open cycle; this one is ${cycle.status}`);
+  return cycle;
+}
+
+/** A fresh nomination link for one leader, emailed in the caller's transaction (only its MAC is stored). */
+async function mailNominationLink(
+  deps: NominationDeps,
+  trx: Kysely<Database>,
+  cycle: Awaited<ReturnType<typeof nominationCycle>> & { minimums: Minimums },
+  subject: { id: string; leader_name: string; leader_email: string },
+) {
+  const token = newToken();
+  await rosterRepository.addNominationLink(
+    trx,
+    subject.id,
+    tokenMac(deps.keys.invitation, token),
+    cycle.closes_at,
+  );
+  await queueMail(trx, deps.keys, {
+    organisationId: cycle.organisation_id,
+    cycleId: cycle.id,
+    to: subject.leader_email,
+    template: 'nomination',
+    data: {
+      leaderName: subject.leader_name,
+      organisationName: cycle.organisation_name,
+      programmeName: cycle.programme_name,
+      deadline: cycle.closes_at.toISOString().slice(0, 10),
+      link: `${deps.reportBaseUrl.replace(/\/$/, '')}/nominate/${token}`,
+      minimums: NOMINATED_GROUPS.filter((g) => cycle.minimums[g] > 0).map((g) => ({
+        group: GROUP_LABEL[g],
+        count: cycle.minimums[g],
+      })),
+    },
+  });
+}
+
+/**
+ * Emails a leader who was already asked to nominate a new link (the first email was lost, deleted or
+ * bounced). Earlier links keep working until the deadline. A leader never asked is refused: asking is
+ * `openNominations`, with the minimums.
+ */
+export async function resendNomination(deps: NominationDeps, cycleId: string, subjectId: string) {
+  return deps.db.transaction().execute(async (trx) => {
+    const cycle = await nominationCycle(trx, cycleId);
+    const subject = (await rosterRepository.subjectsOfCycle(trx, cycleId)).find((s) => s.id === subjectId);
+    if (!subject) throw new NotFoundError('There is no such leader in this cycle.');
+    if (subject.nomination === 'none')
+      throw new ConflictError('This leader has not been asked to nominate; ask every leader first.');
+    await mailNominationLink(deps, trx, { ...cycle, minimums: minimumsOf(cycle.settings) }, subject);
   });
 }
 
@@ -220,6 +254,87 @@ export async function withdrawNominee(
   invitationId: string,
 ) {
   await rosterRepository.setInvitationStatus(deps.db, subjectId, ['nominated'], 'cancelled', [invitationId]);
+}
+
+/**
+ * Which nominees the coach (or HR) may still remove or move to another group: any not yet approved, and,
+ * until the cycle opens, the approved ones too (nobody has been emailed). Once the cycle is open an
+ * approved nominee has their link, and the list stays as it is.
+ */
+export function editableStatuses(cycleStatus: string): InvitationStatus[] {
+  return cycleStatus === 'draft' ? ['nominated', 'pending'] : ['nominated'];
+}
+
+/** The coach (or HR) removes a nominee from a leader's list; see `editableStatuses`. */
+export async function removeNominee(
+  deps: Pick<NominationDeps, 'db'>,
+  subject: { id: string; cycle_id: string },
+  invitationId: string,
+) {
+  await deps.db.transaction().execute(async (trx) => {
+    const cycle = await lockedForEditing(trx, subject, invitationId);
+    const removed = await rosterRepository.setInvitationStatus(
+      trx,
+      subject.id,
+      editableStatuses(cycle),
+      'cancelled',
+      [invitationId],
+    );
+    if (removed === 0)
+      throw new ConflictError('This person can no longer be removed: their invitation has been sent.');
+  });
+}
+
+/** The coach (or HR) moves a nominee to another group; see `editableStatuses`. */
+export async function regroupNominee(
+  deps: Pick<NominationDeps, 'db'>,
+  subject: { id: string; cycle_id: string },
+  invitationId: string,
+  relationship: string,
+) {
+  if (!(NOMINATED_GROUPS as readonly string[]).includes(relationship)) {
+    throw new ValidationError('Choose how they work with the leader.', [
+      { path: 'relationship', message: 'choose how they work with the leader' },
+    ]);
+  }
+  await deps.db.transaction().execute(async (trx) => {
+    const cycle = await lockedForEditing(trx, subject, invitationId);
+    const moved = await rosterRepository.setNomineeRelationship(
+      trx,
+      subject.id,
+      invitationId,
+      relationship as NominatedGroup,
+      editableStatuses(cycle),
+    );
+    if (moved === 0)
+      throw new ConflictError('This person can no longer be moved: their invitation has been sent.');
+  });
+}
+
+/**
+ * The cycle's status, locked against opening while a list is being edited, after checking that the
+ * invitation is one of this leader's nominees (the leader's self-assessment is not).
+ */
+async function lockedForEditing(
+  trx: Kysely<Database>,
+  subject: { id: string; cycle_id: string },
+  invitationId: string,
+) {
+  const cycle = await trx
+    .selectFrom('cycles')
+    .select('status')
+    .where('id', '=', subject.cycle_id)
+    .forUpdate()
+    .executeTakeFirst();
+  const nominee = await trx
+    .selectFrom('invitations')
+    .select('relationship')
+    .where('id', '=', invitationId)
+    .where('subject_id', '=', subject.id)
+    .executeTakeFirst();
+  if (!cycle || !nominee || nominee.relationship === 'self')
+    throw new NotFoundError('There is no such person on this list.');
+  return cycle.status;
 }
 
 /** Counts per group of the people who will be (or were) asked, against the minimums. */

@@ -48,7 +48,14 @@ interface SubjectRow {
   leader_name: string;
   leader_email: string;
   coach_name: string | null;
+  nomination?: 'none' | 'open' | 'submitted' | 'approved';
 }
+
+const EMAIL_KIND: Record<string, string> = {
+  invitation: 'invitation',
+  reminder: 'reminder',
+  nomination: 'nomination link',
+};
 
 interface InvitationRow {
   subject_id: string;
@@ -67,7 +74,10 @@ export function adminCycleView(input: {
   cycle: Cycle & { programme_name: string };
   subjects: SubjectRow[];
   invitations: InvitationRow[];
-  bounced: { to_address: string; last_error: string | null }[];
+  /** This cycle's emails refused for good. */
+  bounced: { to_address: string; template: string; last_error: string | null }[];
+  /** This cycle's emails still waiting after failed attempts (the mail server is refusing or unreachable). */
+  delayed?: { count: number; lastError: string | null };
 }) {
   const { cycle } = input;
   const bySubject = new Map<string, InvitationRow[]>();
@@ -95,9 +105,15 @@ export function adminCycleView(input: {
     canRemind: cycle.status === 'open',
     canClose: cycle.status === 'open',
     leaders: input.subjects.map((s) => ({
+      id: s.id,
       name: s.leader_name,
       email: s.leader_email,
       coach: s.coach_name ?? '—',
+      // A leader asked to nominate can be sent a new link (the email may have been lost or deleted).
+      canResendNomination:
+        s.nomination !== undefined &&
+        s.nomination !== 'none' &&
+        (cycle.status === 'draft' || cycle.status === 'open'),
       raters: (bySubject.get(s.id) ?? []).map((i) => ({
         name: i.rater_name,
         email: i.rater_email,
@@ -105,12 +121,17 @@ export function adminCycleView(input: {
         status: STATUS_LABEL[i.status],
         done: i.status === 'completed',
         problem: i.status === 'bounced' || i.status === 'declined',
-        reason: i.bounce_reason,
+        reason: i.status === 'bounced' ? i.bounce_reason : null,
       })),
     })),
     bounced: input.bounced.map((b) => ({
       to: b.to_address,
+      kind: EMAIL_KIND[b.template] ?? 'email',
       error: b.last_error ?? 'rejected by the mail server',
     })),
+    delayed:
+      input.delayed && input.delayed.count > 0
+        ? { count: input.delayed.count, error: input.delayed.lastError ?? 'no answer from the mail server' }
+        : undefined,
   };
 }

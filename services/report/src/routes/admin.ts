@@ -1,7 +1,13 @@
 import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
-import { organisationRepository, programmeRepository, rosterRepository, type Database } from '@panorama/db';
+import {
+  organisationRepository,
+  outboxRepository,
+  programmeRepository,
+  rosterRepository,
+  type Database,
+} from '@panorama/db';
 import { NotFoundError, ValidationError, type SecretKeys } from '@panorama/domain';
 import { closeCycle, openCycle, sendReminders, type LifecycleDeps } from '../admin/cycle-lifecycle.ts';
 import { createProgrammeWithCycles } from '../admin/programmes.ts';
@@ -59,19 +65,16 @@ export function adminRoutes(deps: AdminDeps) {
       extra: { notice?: string; problems?: { path: string; message: string }[] } = {},
     ) => {
       const { cycle } = await cycleOf(request);
-      const [subjects, invitations, bounced] = await Promise.all([
+      // This cycle's emails only: a sign-in or report email that bounced belongs to no cycle.
+      const [subjects, invitations, bounced, delayed] = await Promise.all([
         rosterRepository.subjectsOfCycle(deps.db, cycle.id),
         rosterRepository.invitationsOfCycle(deps.db, cycle.id),
-        deps.db
-          .selectFrom('email_outbox')
-          .select(['to_address', 'last_error', 'created_at'])
-          .where('status', '=', 'failed')
-          .where('organisation_id', '=', request.viewer!.organisationId)
-          .execute(),
+        outboxRepository.failedEmailsOfCycle(deps.db, cycle.id),
+        outboxRepository.delayedEmailsOfCycle(deps.db, cycle.id),
       ]);
       return page(request, reply, 'admin-cycle.hbs', {
         pageTitle: `${cycle.programme_name}: ${cycle.name}`,
-        ...adminCycleView({ cycle, subjects, invitations, bounced }),
+        ...adminCycleView({ cycle, subjects, invitations, bounced, delayed }),
         ...extra,
       });
     };
@@ -119,12 +122,16 @@ export function adminRoutes(deps: AdminDeps) {
       return reply.redirect(`/admin/cycles/${result.baseline.id}`, 303);
     });
 
-    app.get<{ Params: { id: string }; Querystring: { asked?: string } }>(
+    app.get<{ Params: { id: string }; Querystring: { asked?: string; resent?: string } }>(
       '/admin/cycles/:id',
       async (request, reply) => {
         const asked = Number(request.query.asked);
         const notice =
-          Number.isInteger(asked) && asked >= 0 ? `Nomination links sent to ${asked} leaders.` : undefined;
+          Number.isInteger(asked) && asked >= 0
+            ? `Nomination links sent to ${asked} leaders.`
+            : request.query.resent === '1'
+              ? 'A new nomination link is on its way to the leader; the earlier one still works.'
+              : undefined;
         return renderCycle(request, reply, notice ? { notice } : {});
       },
     );

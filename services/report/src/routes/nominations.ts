@@ -1,13 +1,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { programmeRepository, rosterRepository } from '@panorama/db';
-import { NotFoundError, ValidationError } from '@panorama/domain';
+import { ConflictError, NotFoundError, ValidationError } from '@panorama/domain';
 import {
   approveNominations,
+  editableStatuses,
   minimumsOf,
   nominate,
   nominationStatus,
   NOMINATED_GROUPS,
   openNominations,
+  regroupNominee,
+  removeNominee,
+  resendNomination,
   resolveNomination,
   submitNominations,
   withdrawNominee,
@@ -39,13 +43,21 @@ function rowsFrom(body: Body): NomineeRow[] {
 
 /**
  * What a nominating leader or an approving coach sees: the people nominated and approved, by name, but
- * never who has responded. Declines show as a count per group, so a replacement can be found.
+ * never who has responded or declined. A nominee who declined stays on the list exactly as before (same
+ * state); declines show only as a count per group, so a replacement can be found. The admin's cycle page
+ * is the one place that names who declined.
  */
-async function nominationView(deps: NominationDeps, subjectId: string, settings: Record<string, unknown>) {
+async function nominationView(
+  deps: NominationDeps,
+  subjectId: string,
+  settings: Record<string, unknown>,
+  cycleStatus: string,
+) {
   const minimums = minimumsOf(settings);
   const status = await nominationStatus(deps.db, subjectId, minimums);
   const label = (rel: string) => RELATIONSHIP_OPTIONS.find((o) => o.value === rel)?.label ?? rel;
-  const visible = status.nominees.filter((n) => n.status !== 'cancelled' && n.status !== 'declined');
+  const visible = status.nominees.filter((n) => n.status !== 'cancelled');
+  const editable = new Set<string>(editableStatuses(cycleStatus));
   const declined = NOMINATED_GROUPS.map((g) => ({
     group: label(g),
     count: status.nominees.filter((n) => n.relationship === g && n.status === 'declined').length,
@@ -58,6 +70,9 @@ async function nominationView(deps: NominationDeps, subjectId: string, settings:
       relationship: label(n.relationship),
       state: n.status === 'nominated' ? 'Awaiting approval' : 'Approved',
       withdrawable: n.status === 'nominated',
+      // For the coach's page: remove or move to another group, while nobody has been emailed.
+      editable: editable.has(n.status),
+      groups: RELATIONSHIP_OPTIONS.map((o) => ({ ...o, selected: o.value === n.relationship })),
     })),
     minimums: NOMINATED_GROUPS.filter((g) => minimums[g] > 0).map((g) => ({
       group: label(g),
@@ -96,6 +111,26 @@ export function nominationRoutes(deps: NominationDeps & { pushJobs: () => Promis
       },
     );
 
+    // --- Admin: email a leader a new nomination link (the first one was lost, deleted or bounced) ---
+    app.post<{ Params: { id: string; subjectId: string } }>(
+      '/admin/cycles/:id/nominations/:subjectId/resend',
+      async (request, reply) => {
+        const viewer = requireRole(request, 'admin', 'hr');
+        const cycle = UUID.test(request.params.id)
+          ? await programmeRepository.findCycleInOrganisation(
+              deps.db,
+              request.params.id,
+              viewer.organisationId,
+            )
+          : undefined;
+        if (!cycle || !UUID.test(request.params.subjectId))
+          throw new NotFoundError('There is no such cycle.');
+        await resendNomination(deps, cycle.id, request.params.subjectId);
+        await deps.pushJobs();
+        return reply.redirect(`/admin/cycles/${cycle.id}?resent=1`, 303);
+      },
+    );
+
     // --- The leader, by emailed link ---
     const leaderPage = async (
       request: FastifyRequest<{ Params: { token: string } }>,
@@ -109,7 +144,7 @@ export function nominationRoutes(deps: NominationDeps & { pushJobs: () => Promis
         leaderName: context.leader_name,
         submitted: context.nomination === 'submitted',
         approved: context.nomination === 'approved',
-        ...(await nominationView(deps, context.subject_id, context.settings)),
+        ...(await nominationView(deps, context.subject_id, context.settings, context.cycle_status)),
         ...extra,
       });
     };
@@ -212,7 +247,7 @@ export function nominationRoutes(deps: NominationDeps & { pushJobs: () => Promis
         subjectId: subject.id,
         leaderName: leader.name,
         state: subject.nomination,
-        ...(await nominationView(deps, subject.id, cycle.settings)),
+        ...(await nominationView(deps, subject.id, cycle.settings, cycle.status)),
         ...extra,
       });
     };
@@ -226,9 +261,20 @@ export function nominationRoutes(deps: NominationDeps & { pushJobs: () => Promis
       async (request, reply) => {
         const { subject } = await subjectFor(request);
         const body = request.body ?? {};
-        if (body.action === 'withdraw' && body.invitation && UUID.test(body.invitation)) {
-          await withdrawNominee(deps, subject.id, body.invitation);
-          return reviewPage(request, reply, { notice: 'Removed from the list.' });
+        if (body.action === 'withdraw' || body.action === 'regroup') {
+          if (!body.invitation || !UUID.test(body.invitation))
+            throw new ValidationError('Choose someone on the list.');
+          try {
+            if (body.action === 'withdraw') await removeNominee(deps, subject, body.invitation);
+            else await regroupNominee(deps, subject, body.invitation, body.relationship ?? '');
+          } catch (error) {
+            if (!(error instanceof ConflictError) && !(error instanceof ValidationError)) throw error;
+            reply.code(error instanceof ConflictError ? 409 : 400);
+            return reviewPage(request, reply, { problems: [{ path: '', message: error.message }] });
+          }
+          return reviewPage(request, reply, {
+            notice: body.action === 'withdraw' ? 'Removed from the list.' : 'Moved to another group.',
+          });
         }
         if (body.action === 'add') {
           const leader = await deps.db
@@ -263,7 +309,7 @@ export function nominationRoutes(deps: NominationDeps & { pushJobs: () => Promis
             notice: `Approved ${result.approved} people${result.invited ? `; ${result.invited} invitations sent` : ''}.`,
           });
         }
-        throw new ValidationError('Choose approve or remove.');
+        throw new ValidationError('Choose approve, add, remove or move.');
       },
     );
   };

@@ -1,21 +1,21 @@
 import type { Db } from '@panorama/db';
 import type { SecretKeys } from '@panorama/domain';
-import type { CompletionSet, JobHandlers, Producer } from '@panorama/jobs';
+import type { CompletionSet, JobHandlers } from '@panorama/jobs';
 import type { Mailer } from '@panorama/mail';
 import type { Logger } from 'pino';
 import { createAggregateCycle } from './aggregate-cycle.ts';
 import { createAggregateSubject } from './aggregate-subject.ts';
 import { createComputeChange } from './compute-change.ts';
 import { createCycleStats } from './cycle-stats.ts';
-import { createDeliverEmail } from './deliver-email.ts';
+import { createDeliverEmail, type DeliverEmailDeps } from './deliver-email.ts';
 import { createFlushCompletions } from './flush-completions.ts';
 import { createInstrumentCache } from './instruments.ts';
 import { createRollupCohort } from './rollup-cohort.ts';
-import { createSweepOutboxes } from './sweep-outboxes.ts';
+import { createSweepOutboxes, type SweepProducer } from './sweep-outboxes.ts';
 
 export interface HandlerDeps {
   db: Db;
-  producer: Pick<Producer, 'add' | 'enqueue'>;
+  producer: SweepProducer;
   mailer: Pick<Mailer, 'send'>;
   keys: Pick<SecretKeys, 'outbox'>;
   /** ANONYMITY_K from config, for instruments that set no k of their own. */
@@ -23,6 +23,8 @@ export interface HandlerDeps {
   logger: Logger;
   /** Where used invitations wait for the completion batch. */
   completions?: Pick<CompletionSet, 'members' | 'remove'>;
+  /** Shorter email retry budgets (tests): attempts per job, the wait between spells, the sweeper's age. */
+  email?: Pick<DeliverEmailDeps, 'maxAttempts' | 'retryDelayMs'> & { staleEmailMs?: number };
   /** Test only: see PANORAMA_TEST_JOB_DELAY_MS. */
   testJobDelayMs?: number;
 }
@@ -48,8 +50,20 @@ export function createHandlers(deps: HandlerDeps) {
     }),
     'compute-change': createComputeChange({ db, instruments, stats }),
     'rollup-cohort': createRollupCohort({ db, instruments, stats, anonymityK, producer, logger }),
-    'deliver-email': createDeliverEmail({ db, keys: deps.keys, mailer: deps.mailer, logger }),
+    'deliver-email': createDeliverEmail({
+      db,
+      keys: deps.keys,
+      mailer: deps.mailer,
+      logger,
+      ...(deps.email?.maxAttempts !== undefined ? { maxAttempts: deps.email.maxAttempts } : {}),
+      ...(deps.email?.retryDelayMs ? { retryDelayMs: deps.email.retryDelayMs } : {}),
+    }),
     'flush-completions': createFlushCompletions({ db, completions: deps.completions, anonymityK }),
-    'sweep-outboxes': createSweepOutboxes({ db, producer, logger }),
+    'sweep-outboxes': createSweepOutboxes({
+      db,
+      producer,
+      logger,
+      ...(deps.email?.staleEmailMs !== undefined ? { staleEmailMs: deps.email.staleEmailMs } : {}),
+    }),
   } satisfies JobHandlers;
 }

@@ -1,6 +1,7 @@
 import { outboxRepository, type Db } from '@panorama/db';
 import { isJobName, type Producer } from '@panorama/jobs';
 import type { Logger } from 'pino';
+import { errorCode } from '../logger.ts';
 
 /**
  * Pushes the job outbox to Redis. Rows whose name is not in the catalog are dropped with an error log
@@ -36,6 +37,6 @@ export async function pushJobOutboxSoon(
   try {
     await pushJobOutbox(db, producer, logger);
   } catch (error) {
-    logger.warn({ err: (error as Error).message }, 'could not push the job outbox; the sweeper will');
+    logger.warn({ err: errorCode(error) }, 'could not push the job outbox; the sweeper will');
   }
 }
