@@ -82,6 +82,7 @@ export {
   RCI_CRITICAL,
   buildChange,
   fixedWeightAllOthers,
+  publicMixWarnings,
   reliableChange,
   welchZ,
   type BuildChangeInput,
