@@ -290,11 +290,13 @@ export const resultRepository = {
           'this report is being brought up to date with the latest responses; try again in a minute',
         );
       if (decision.state === 'candidate') {
+        target = decision.to;
         if (decision.from !== null) {
           const verdict = await resultRepository.rereleaseVerdict(trx, subjectId, decision.from, decision.to);
-          if (!verdict.allowed) throw refusal(verdict.problems);
+          // Held back from staff too: release the version they see, unless the leader has it already.
+          if (!verdict.allowed && subject.released_version === decision.from) throw refusal(verdict.problems);
+          if (!verdict.allowed) target = decision.from;
         }
-        target = decision.to;
       } else {
         target = decision.version;
       }
