@@ -210,7 +210,8 @@ export const resultRepository = {
    * published one (a conditional update, so two viewers cannot each publish a different version).
    */
   async staffPublication(db: Db, subjectId: string): Promise<StaffPublication> {
-    for (;;) {
+    // Each retry follows a version published meanwhile; versions only grow, so a few attempts suffice.
+    for (let attempt = 0; attempt < 5; attempt++) {
       const facts = await publicationFacts(db, subjectId);
       if (!facts) throw new NotFoundError('subject not found');
       const decision = decidePublication(facts, { cycleOpenWithholds: true });
@@ -228,6 +229,7 @@ export const resultRepository = {
       if (Number(updated.numUpdatedRows) === 1) return shownState(facts, decision.to);
       // Another viewer or a release published a version meanwhile: decide again from it.
     }
+    throw new ConflictError('this report is being published by another request; try again in a moment');
   },
 
   /**
