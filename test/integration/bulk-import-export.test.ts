@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   outboxRepository,
   personRepository,
+  programmeRepository,
   rosterRepository,
   type Db,
   type Relationship,
@@ -241,6 +242,15 @@ describe('bulk import and export', () => {
     expect(await t.db.selectFrom('job_outbox').select('name').execute()).toHaveLength(2 * LEADERS);
 
     await drainAndWait(t.db, worker);
+    // Exports follow the publication rule: nothing from a cycle still collecting responses.
+    const whileOpen = await exportProgramme(t.db, seeded.programmeId);
+    expect(whileOpen.json.profiles).toEqual([]);
+    expect(whileOpen.json.changes).toEqual([]);
+    expect(whileOpen.json.cohort).toBeNull();
+    for (const cycle of [seeded.baseline, seeded.followUp]) {
+      await programmeRepository.transitionCycle(t.db, cycle.id, 'open');
+      await programmeRepository.transitionCycle(t.db, cycle.id, 'closed');
+    }
     const exported = await exportProgramme(t.db, seeded.programmeId);
 
     expect(exported.json.profiles).toHaveLength(2 * LEADERS);
@@ -254,7 +264,17 @@ describe('bulk import and export', () => {
       });
       expect(profile.subjectId).toBe(seeded.subjects.get(`${profile.cycle.kind}:${profile.leader.email}`));
       expectClose(profile.profile.competencies, JSON.parse(JSON.stringify(expected.competencies)));
-      expect(profile.profile.participation).toEqual(expected.participation);
+      // Participation counts only for groups shown; a hidden group is a suppression marker (docs/api.md).
+      expect(profile.profile.participation).toEqual(
+        Object.fromEntries(
+          Object.entries(expected.participation).map(([group, p]) => [
+            group,
+            p.shown
+              ? { responses: p.responses, k: p.k, shown: true }
+              : { suppressed: true, reason: 'fewer_than_k', k: p.k },
+          ]),
+        ),
+      );
       expect(profile.profile).not.toHaveProperty('comments');
     }
 

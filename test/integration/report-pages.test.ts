@@ -284,15 +284,17 @@ describe('release', () => {
     expect(me.body).toContain(`href="/reports/${ids.followUp}"`);
     expect((await as(cookies.otherLeader).get(`/reports/${ids.followUp}`)).statusCode).toBe(404);
 
-    // A late response makes a new version; the leader keeps seeing the released one.
+    // A late response makes a new version; the leader keeps seeing the released one, and so does the coach:
+    // one new peer is fewer than k, so showing it would let the two versions be differenced.
     await addPeerResponse(t.db, ids.followUp);
     await seeded.aggregate(ids.followUp);
     const latest = (await resultRepository.latestProfile(t.db, ids.followUp))!.version;
     expect(latest).toBe(pinned + 1);
     expect((await leader.get(`/reports/${ids.followUp}`)).body).toContain(`Version ${pinned},`);
     const coachView = await coach.get(`/reports/${ids.followUp}`);
-    expect(coachView.body).toContain(`Version ${latest},`);
-    expect(coachView.body).toContain(`Amara Okafor sees version ${pinned}`);
+    expect(coachView.body).toContain(`Version ${pinned},`);
+    expect(coachView.body).not.toContain(`Version ${latest},`);
+    expect(coachView.body).toContain('Later responses are held back');
     const json = await api(`/api/subjects/${ids.followUp}/profile`, cookies.leader);
     expect(json.statusCode).toBe(200);
     expect(json.json().profile.version).toBe(pinned);
@@ -390,5 +392,71 @@ describe('HR dashboard, exports and API', () => {
       expect(response.statusCode, url).toBe(404);
       expect(response.json()).toMatchObject({ error: 'Not found' });
     }
+  });
+  it('shows no cohort numbers while a cycle it compares is still open, on the page, in the API and the CSV', async () => {
+    const followUpCycle = await t.db
+      .selectFrom('subjects')
+      .select('cycle_id')
+      .where('id', '=', ids.followUp)
+      .executeTakeFirstOrThrow();
+    const setStatus = (status: 'open' | 'closed') =>
+      t.db.updateTable('cycles').set({ status }).where('id', '=', followUpCycle.cycle_id).execute();
+    await setStatus('open');
+    try {
+      const page = await as(cookies.hr).get(`/hr/programmes/${ids.programme}`);
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain(
+        'The cohort comparison is published when the cycles it compares have closed',
+      );
+      expect(page.body).not.toContain('leaders have results in both cycles');
+      expect(page.body).not.toContain('Average change per competency, with 95% confidence intervals');
+      // Participation counts stay live (counts only).
+      expect(page.body).toContain('Participation');
+
+      const cohort = await api(`/api/programmes/${ids.programme}/cohort`, cookies.hr);
+      expect(cohort.statusCode).toBe(200);
+      expect(cohort.json()).toMatchObject({ cohort: null, withheld: { reason: 'cycle_open' } });
+
+      const csv = await as(cookies.hr).get(`/hr/programmes/${ids.programme}/export/cohort.csv`);
+      expect(csv.statusCode).toBe(404);
+      expect(csv.body).not.toContain('mean_change');
+    } finally {
+      await setStatus('closed');
+    }
+    const cohort = await api(`/api/programmes/${ids.programme}/cohort`, cookies.hr);
+    expect(cohort.json()).toMatchObject({ withheld: null, cohort: { report: { suppressed: false } } });
+  });
+  it('shows a follow-up’s change from the versions shown, not from a baseline version held back', async () => {
+    const changeSection = (body: string) => body.slice(body.indexOf('id="change"'));
+    const changeRows = () =>
+      t.db
+        .selectFrom('change_results')
+        .select(['version', 'data'])
+        .where('subject_id', '=', ids.followUp)
+        .orderBy('version', 'desc')
+        .execute();
+    const before = await as(cookies.hr).get(`/reports/${ids.followUp}`);
+    expect(before.body).toContain('Change since Baseline');
+    const shownBefore = (await api(`/api/subjects/${ids.followUp}/profile`, cookies.hr)).json();
+    const rowsBefore = await changeRows();
+
+    // One late peer at baseline: its new version is held back from staff, but a change is computed from it.
+    await addPeerResponse(t.db, ids.baseline);
+    await seeded.aggregate(ids.baseline);
+    await seeded.aggregate(ids.followUp);
+    const rowsAfter = await changeRows();
+    expect(rowsAfter.length).toBeGreaterThan(rowsBefore.length);
+
+    const after = await as(cookies.hr).get(`/reports/${ids.followUp}`);
+    expect(changeSection(after.body)).toBe(changeSection(before.body));
+    const shown = (await api(`/api/subjects/${ids.followUp}/profile`, cookies.hr)).json();
+    expect(shown.change).toEqual(shownBefore.change);
+    const newest = rowsAfter[0]!.data as { baselineVersion: number; followUpVersion: number };
+    const published = await t.db
+      .selectFrom('subjects')
+      .select('published_version')
+      .where('id', '=', ids.baseline)
+      .executeTakeFirstOrThrow();
+    expect(newest.baselineVersion).toBeGreaterThan(published.published_version!);
   });
 });

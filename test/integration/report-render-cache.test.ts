@@ -5,7 +5,7 @@ import { createReportCache, type ReportCache } from '@panorama/report';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
 import { createProgramme } from '../support/scenario.ts';
 import { webClient } from '../support/web-client.ts';
-import { addPeerResponse, reportApp, seedReports, sessionFor } from '../support/report-pages-seed.ts';
+import { addPeersForNewVersion, reportApp, seedReports, sessionFor } from '../support/report-pages-seed.ts';
 
 /**
  * The leader report's render cache: every page served from it is the page an app without a cache renders
@@ -215,7 +215,8 @@ describe('a cached report is never stale', () => {
 
   it('shows a new profile version at once', async () => {
     const before = await viewChecked('coach', ids.followUp);
-    await addPeerResponse(t.db, ids.followUp);
+    // k new peers: the re-release rule lets staff see the new version (fewer would be held back).
+    await addPeersForNewVersion(t.db, ids.followUp);
     await seeded.aggregate(ids.followUp);
     const after = await viewChecked('coach', ids.followUp);
     expect(Number(versionLine(after))).toBe(Number(versionLine(before)) + 1);
@@ -232,8 +233,7 @@ describe('a cached report is never stale', () => {
       ).v;
     const before = await viewChecked('coach', ids.followUp);
     const changeBefore = await latestChange();
-    await addPeerResponse(t.db, ids.baseline);
-    await addPeerResponse(t.db, ids.baseline);
+    await addPeersForNewVersion(t.db, ids.baseline);
     await seeded.aggregate(ids.baseline);
     await seeded.aggregate(ids.followUp); // same profile; a new change against the new baseline
     expect(await latestChange()).toBe(changeBefore + 1);
@@ -268,9 +268,7 @@ describe('a cached report is never stale', () => {
     expect(both).toContain(`href="/reports/${ids.baseline}"`);
 
     // A later version: staff see it (and that the leader is behind); the leader keeps the released one.
-    await addPeerResponse(t.db, ids.followUp);
-    await addPeerResponse(t.db, ids.followUp);
-    await addPeerResponse(t.db, ids.followUp);
+    await addPeersForNewVersion(t.db, ids.followUp);
     await seeded.aggregate(ids.followUp);
     const staff = await viewChecked('coach', ids.followUp);
     expect(Number(versionLine(staff))).toBe(Number(version) + 1);

@@ -3,10 +3,20 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { responseRepository, resultRepository, sessionRepository } from '@panorama/db';
 import {
+  personRepository,
+  responseImportRepository,
+  responseRepository,
+  resultRepository,
+  sessionRepository,
+} from '@panorama/db';
+import {
+  buildChange,
   buildCohort,
+  buildProfile,
   ConflictError,
+  DEFAULT_ANONYMITY,
+  publicMixWarnings,
   createSeededRandom,
   newToken,
   tokenMac,
@@ -16,14 +26,17 @@ import {
   type GroupResult,
   type GroupResults,
   type Profile,
+  type ScoringResponse,
 } from '@panorama/domain';
+import { FIXTURE_INSTRUMENT, many, rate } from '../../packages/domain/src/scoring/test-fixtures.ts';
+import { mixWarningText } from '../../services/report/src/view-models/leader-report.ts';
 import { createCompletionSet } from '@panorama/jobs';
 import { createSurveyService } from '@panorama/survey';
 import { createHandlers, createWorkerLogger } from '@panorama/worker';
 import { createTestDatabase, redisUrl, type TestDatabase } from '../support/fixtures.ts';
 import { seedReports, sessionFor } from '../support/report-pages-seed.ts';
 import { completeFields, createProgramme, keys, linksFromOutbox } from '../support/scenario.ts';
-import { importRoster, openCycle, parseRosterCsv } from '@panorama/report';
+import { closeCycle, importRoster, openCycle, parseRosterCsv } from '@panorama/report';
 import { recordTotals, reportApp } from './support.ts';
 import { SURVEY_URL } from '../support/scenario.ts';
 
@@ -103,7 +116,9 @@ async function leaderWith(
     .selectAll()
     .where('cycle_id', '=', baseline.id)
     .executeTakeFirstOrThrow();
-  return { subject, instrument, hr, baseline, tokens, submit, submitted, service };
+  /** Closes the cycle: staff see numbers only from then on (the publication rule). */
+  const close = () => closeCycle({ db: t.db }, baseline.id);
+  return { subject, instrument, hr, baseline, tokens, submit, submitted, service, close };
 }
 
 /** No response's transaction id is within one of a completion write's (equal or next to it). */
@@ -128,7 +143,7 @@ async function sessionOf(personId: string): Promise<string> {
 
 const aggregate = (subjectId: string) => handlers['aggregate-subject']({ subjectId }, context);
 
-/** The profile as the API publishes it to HR (the latest version). */
+/** The profile as the API publishes it to staff (the version the publication rule shows). */
 async function published(subjectId: string, personId: string): Promise<Profile> {
   const response = await app.inject({
     method: 'GET',
@@ -181,7 +196,7 @@ describe('anonymity attacks', () => {
     ];
     let checked = 0;
     for (const [s, rels] of scenarios.entries()) {
-      const { subject, instrument, hr, submit } = await leaderWith(
+      const { subject, instrument, hr, submit, close } = await leaderWith(
         rels.map((relationship, i) => ({
           relationship,
           // One peer says "can't say" to every third item: groups fall under k item by item.
@@ -196,6 +211,7 @@ describe('anonymity attacks', () => {
         })),
       );
       for (let i = 0; i < rels.length; i++) await submit(i);
+      await close();
       await aggregate(subject.id);
       const profile = await published(subject.id, hr.id);
       const leaks: string[] = [];
@@ -335,7 +351,7 @@ describe('anonymity attacks', () => {
       'direct_report',
       'other',
     ];
-    const { subject, submit, hr } = await leaderWith(
+    const { subject, submit, hr, close } = await leaderWith(
       rels.map((relationship, i) => ({
         relationship,
         rating: () => '4',
@@ -343,6 +359,7 @@ describe('anonymity attacks', () => {
       })),
     );
     for (let i = 0; i < rels.length; i++) await submit(i);
+    await close();
     await aggregate(subject.id);
     const profile = await published(subject.id, hr.id);
     const orders: string[] = [];
@@ -370,6 +387,7 @@ describe('anonymity attacks', () => {
       })),
     );
     for (let i = 0; i < 5; i++) await alone.submit(i);
+    await alone.close();
     await aggregate(alone.subject.id);
     const aloneProfile = await published(alone.subject.id, alone.hr.id);
     const texts = aloneProfile.comments.flatMap((q) => q.comments.map((c) => c.text));
@@ -530,5 +548,246 @@ describe('anonymity attacks', () => {
       responses.rows.map((r) => r.xmin),
       completed.rows.map((r) => r.xmin),
     );
+  });
+});
+
+describe('publication rule: staff cannot difference report versions', () => {
+  /** An admin (no HR role) of the subject's organisation. */
+  async function adminBeside(hrId: string) {
+    const hr = await t.db
+      .selectFrom('people')
+      .select('organisation_id')
+      .where('id', '=', hrId)
+      .executeTakeFirstOrThrow();
+    const admin = await personRepository.upsert(t.db, {
+      organisationId: hr.organisation_id,
+      email: `admin.${randomUUID().slice(0, 8)}@acme.test`,
+      name: 'Ada Admin',
+    });
+    await personRepository.grantRole(t.db, admin.id, 'admin');
+    return admin.id;
+  }
+
+  const apiAs = async (subjectId: string, personId: string) => {
+    const response = await app.inject({
+      method: 'GET',
+      url: `/api/subjects/${subjectId}/profile`,
+      headers: { accept: 'application/json', cookie: `panorama_session=${await sessionOf(personId)}` },
+    });
+    expect(response.statusCode).toBe(200);
+    return response.json() as {
+      publication: { state: string; closesAt?: string; heldBack?: boolean } | null;
+      profile: { version: number; data: Profile } | null;
+    };
+  };
+  const pageAs = async (subjectId: string, personId: string) => {
+    const response = await app.inject({
+      method: 'GET',
+      url: `/reports/${subjectId}`,
+      headers: { accept: 'text/html', cookie: `panorama_session=${await sessionOf(personId)}` },
+    });
+    expect(response.statusCode).toBe(200);
+    return response.body;
+  };
+
+  /** A late response stored the way a bulk import stores one (links stop working when a cycle closes). */
+  async function importLate(
+    subject: { id: string; cycle_id: string },
+    instrument: { competencies: { id: string; items: { id: string }[] }[] },
+    rating: (itemId: string) => number,
+  ) {
+    await responseImportRepository.insert(
+      t.db,
+      [
+        {
+          subjectId: subject.id,
+          relationship: 'peer',
+          ratings: instrument.competencies.flatMap((c) =>
+            c.items.map((i) => ({ itemId: i.id, competencyId: c.id, value: rating(i.id) })),
+          ),
+          comments: [],
+        },
+      ],
+      [],
+      subject.cycle_id,
+    );
+  }
+
+  /** The auditor's attack: each late peer rating as new n × new mean − old n × old mean, per item. */
+  function recovered(before: Profile, after: Profile, secret: Record<string, number>) {
+    let hits = 0;
+    for (const [ci, c] of after.competencies.entries()) {
+      for (const [ii, item] of c.items.entries()) {
+        const a = before.competencies[ci]!.items[ii]!.groups.peer;
+        const b = item.groups.peer;
+        if (!shown(a) || !shown(b)) continue;
+        if (Math.abs(b.n * b.mean - a.n * a.mean - secret[item.id]!) < 0.05) hits++;
+      }
+    }
+    return hits;
+  }
+
+  const rels: Rel[] = ['self', 'manager', 'peer', 'peer', 'peer', 'peer'];
+
+  it('while the cycle is open, HR, admins and the coach get no numbers, on the page or from the API', async () => {
+    const { subject, hr, submit } = await leaderWith(
+      rels.map((relationship, i) => ({ relationship, rating: () => String((i % 5) + 1) })),
+    );
+    const viewers = [hr.id, await adminBeside(hr.id), subject.coach_id!];
+    for (let i = 0; i < 5; i++) await submit(i);
+    await aggregate(subject.id);
+    const look = async () => {
+      for (const who of viewers) {
+        const json = await apiAs(subject.id, who);
+        expect(json.profile).toBeNull();
+        expect(json.publication?.state).toBe('withheld');
+        expect(json.publication?.closesAt).toEqual(expect.any(String));
+        const page = await pageAs(subject.id, who);
+        expect(page).toContain('This report is published when the cycle closes on');
+        expect(page).toContain('still coming in');
+        expect(page).toContain('Who responded so far');
+        expect(page).not.toMatch(/Version \d+, computed/);
+        expect(page).not.toContain('id="competencies"');
+      }
+    };
+    await look();
+    // The late peer the auditor differenced: still nothing to compare.
+    await submit(5);
+    await aggregate(subject.id);
+    await look();
+  });
+
+  it("the auditor's repro: after publication a late response changes nothing staff see, so it cannot be worked out", async () => {
+    const { subject, instrument, hr, submit, close } = await leaderWith(
+      rels.map((relationship, i) => ({
+        relationship,
+        rating: (id: string) =>
+          String(
+            ((instrument.competencies.flatMap((c) => c.items).findIndex((x) => x.id === id) + i) % 5) + 1,
+          ),
+      })),
+    );
+    const items = instrument.competencies.flatMap((c) => c.items.map((i) => i.id));
+    const secret = Object.fromEntries(items.map((id, j) => [id, ((j * 3) % 5) + 1]));
+    const viewers = [hr.id, await adminBeside(hr.id), subject.coach_id!];
+    for (let i = 0; i < 5; i++) await submit(i);
+    await close();
+    await aggregate(subject.id);
+    const before = await apiAs(subject.id, hr.id);
+    expect(before.profile).not.toBeNull();
+    const v1 = before.profile!.version;
+
+    await importLate(subject, instrument, (id) => secret[id]!);
+    await aggregate(subject.id);
+    expect((await resultRepository.latestProfile(t.db, subject.id))!.version).toBe(v1 + 1);
+    for (const who of viewers) {
+      const after = await apiAs(subject.id, who);
+      expect(after.profile!.version).toBe(v1);
+      expect(after.publication).toMatchObject({ state: 'shown', heldBack: true });
+      expect(recovered(before.profile!.data, after.profile!.data, secret)).toBe(0);
+      const page = await pageAs(subject.id, who);
+      expect(page).toContain(`Version ${v1}, computed`);
+      expect(page).toContain('Later responses are held back');
+    }
+    // Releasing gives the leader the version staff see, never the held-back one.
+    expect((await resultRepository.release(t.db, subject.id, hr.id)).version).toBe(v1);
+
+    // Enough more peers for the re-release rule (peers +4 reaches both k = 3 and all-others' k = 4): the new
+    // version is shown, and differencing it against v1 mixes four raters.
+    for (let i = 0; i < 3; i++) await importLate(subject, instrument, () => 3);
+    await aggregate(subject.id);
+    const later = await apiAs(subject.id, hr.id);
+    expect(later.profile!.version).toBe(v1 + 2);
+    expect(later.publication).toMatchObject({ state: 'shown', heldBack: false });
+    expect(recovered(before.profile!.data, later.profile!.data, secret)).toBeLessThan(items.length / 4);
+  });
+
+  it('shows "being brought up to date", not an intermediate version, while aggregation is in flight', async () => {
+    const { subject, hr, submit, close } = await leaderWith(
+      rels.map((relationship, i) => ({ relationship, rating: () => String((i % 5) + 1) })),
+    );
+    for (let i = 0; i < 5; i++) await submit(i);
+    await aggregate(subject.id);
+    await submit(5); // stored, not yet aggregated
+    await close();
+    for (const who of [hr.id, subject.coach_id!]) {
+      const json = await apiAs(subject.id, who);
+      expect(json.profile).toBeNull();
+      expect(json.publication).toEqual({ state: 'updating' });
+      const page = await pageAs(subject.id, who);
+      expect(page).toContain('being brought up to date');
+      expect(page).not.toMatch(/Version \d+, computed/);
+    }
+    // Nor can it be released: the leader would get a version staff never saw.
+    await expect(resultRepository.release(t.db, subject.id, hr.id)).rejects.toBeInstanceOf(ConflictError);
+    await aggregate(subject.id);
+    const json = await apiAs(subject.id, hr.id);
+    expect(json.profile!.version).toBe(2);
+    const row = await t.db
+      .selectFrom('subjects')
+      .select(['published_version', 'released_version'])
+      .where('id', '=', subject.id)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ published_version: 2, released_version: null });
+  });
+
+  it('the API gives no participation count for a suppressed group', async () => {
+    const { subject, hr, submit, close } = await leaderWith(
+      (['self', 'manager', 'peer', 'peer', 'peer', 'other'] as Rel[]).map((relationship) => ({
+        relationship,
+        rating: () => '3',
+      })),
+    );
+    for (let i = 0; i < 6; i++) await submit(i);
+    await close();
+    await aggregate(subject.id);
+    const json = await apiAs(subject.id, hr.id);
+    const participation = json.profile!.data.participation as unknown as Record<string, unknown>;
+    expect(participation.other).toEqual({ suppressed: true, reason: 'fewer_than_k', k: 3 });
+    expect(participation.direct_report).toEqual({ suppressed: true, reason: 'fewer_than_k', k: 3 });
+    expect(participation.peer).toEqual({ responses: 3, k: 3, shown: true });
+    expect(JSON.stringify(json)).not.toMatch(/"responses":\s*[0-9]+,\s*"k":\s*[0-9]+,\s*"shown":\s*false/);
+  });
+});
+
+describe('mix warnings', () => {
+  it('never give the share, or a 0 versus 1, of a group the report suppresses', () => {
+    const profileOf = (responses: ScoringResponse[]) =>
+      buildProfile({ instrument: FIXTURE_INSTRUMENT, responses, rules: DEFAULT_ANONYMITY, seed: 'mix' });
+    // Peers 3 of 8 then 3 of 6 (shown both times); others 1 then 0 (under k at baseline); direct reports
+    // 3 then 2 (under k in the follow-up). "Peers 38% -> 50%" would reveal nothing hidden, but a share of
+    // others or direct reports, or "others rated at baseline but not in the follow-up", gives away a count.
+    const baseline = profileOf([
+      rate('s', 'self', 4),
+      ...many('manager', [3]),
+      ...many('peer', [3, 4, 4]),
+      ...many('direct_report', [3, 3, 3]),
+      ...many('other', [4]),
+    ]);
+    const followUp = profileOf([
+      rate('s', 'self', 4),
+      ...many('manager', [3]),
+      ...many('peer', [4, 4, 5]),
+      ...many('direct_report', [2, 2]),
+    ]);
+    const { mixWarnings } = buildChange({ baseline, followUp, sd1ByCompetency: {}, rxxByCompetency: {} });
+    for (const w of mixWarnings) {
+      if (w.type === 'mix_changed') continue;
+      expect(baseline.participation[w.group].shown || baseline.participation[w.group].k <= 1).toBe(true);
+      expect(followUp.participation[w.group].shown || followUp.participation[w.group].k <= 1).toBe(true);
+    }
+    expect(mixWarnings).toContainEqual({ type: 'mix_changed' });
+    const texts = publicMixWarnings(mixWarnings).map(mixWarningText);
+    for (const text of texts) {
+      expect(text).not.toMatch(/Others|Direct reports/);
+      if (!text.startsWith('Peers') && !text.startsWith('Manager')) expect(text).not.toMatch(/\d/);
+    }
+    // A change stored before the fix (shares of every group) is folded into the general warning.
+    const stored = publicMixWarnings([
+      { type: 'share_changed', group: 'other', baselineShare: 0.125, followUpShare: 0 },
+      { type: 'group_removed', group: 'other' },
+    ]);
+    expect(stored).toEqual([{ type: 'mix_changed' }]);
+    expect(mixWarningText(stored[0]!)).not.toMatch(/\d/);
   });
 });

@@ -120,3 +120,15 @@ export async function addPeerResponse(db: Kysely<Database>, subjectId: string) {
     .values(ratings.map((r) => ({ ...r, response_id: id })))
     .execute();
 }
+
+/**
+ * As many more peer responses as the re-release rule needs before staff may see a new version: the larger
+ * of the peer and all-others k of the subject's latest profile. Returns how many were added.
+ */
+export async function addPeersForNewVersion(db: Kysely<Database>, subjectId: string): Promise<number> {
+  const latest = await resultRepository.latestProfile(db, subjectId);
+  const { k } = (latest!.data as { anonymity: { k: { peer: number; all_others: number } } }).anonymity;
+  const count = Math.max(k.peer, k.all_others);
+  for (let i = 0; i < count; i++) await addPeerResponse(db, subjectId);
+  return count;
+}

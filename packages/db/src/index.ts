@@ -20,6 +20,7 @@ export {
   type WriteOutcome,
   type CycleResponseRatings,
   type ImportedResponse,
+  type StaffPublication,
 } from './repositories/results.ts';
 export { sessionRepository, type Viewer } from './repositories/sessions.ts';
 export { reportReadRepository } from './repositories/report-reads.ts';

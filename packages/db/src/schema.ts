@@ -98,6 +98,8 @@ export interface SubjectsTable {
   coach_id: string | null;
   nomination: ColumnType<NominationState, NominationState | undefined, NominationState>;
   released_version: number | null;
+  /** The profile version last shown to staff or released; later ones only under the re-release rule. */
+  published_version: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: DefaultTimestamp;
 }
 

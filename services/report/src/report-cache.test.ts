@@ -46,24 +46,24 @@ describe('reportCacheKey', () => {
     latest_change: null as { id: string; version: number } | null,
     siblings: [{ id: 's0', released_version: null as number | null, cycle_name: 'Baseline' }],
   };
-  const key = reportCacheKey(facts, 'latest', true);
+  const key = reportCacheKey(facts, 'published', true);
 
   it('changes with every fact, the access kind and whether the viewer may release', () => {
     const variants = [
-      reportCacheKey({ ...facts, released_version: 1 }, 'latest', true),
-      reportCacheKey({ ...facts, leader_name: 'Amara O.' }, 'latest', true),
-      reportCacheKey({ ...facts, latest_profile: { id: 'p2', version: 2 } }, 'latest', true),
-      reportCacheKey({ ...facts, latest_change: { id: 'c1', version: 1 } }, 'latest', true),
+      reportCacheKey({ ...facts, released_version: 1 }, 'published', true),
+      reportCacheKey({ ...facts, leader_name: 'Amara O.' }, 'published', true),
+      reportCacheKey({ ...facts, latest_profile: { id: 'p2', version: 2 } }, 'published', true),
+      reportCacheKey({ ...facts, latest_change: { id: 'c1', version: 1 } }, 'published', true),
       reportCacheKey(
         { ...facts, siblings: [{ ...facts.siblings[0]!, released_version: 1 }] },
-        'latest',
+        'published',
         true,
       ),
       reportCacheKey(facts, 'released', true),
-      reportCacheKey(facts, 'latest', false),
+      reportCacheKey(facts, 'published', false),
     ];
     for (const variant of variants) expect(variant).not.toBe(key);
     expect(new Set(variants).size).toBe(variants.length);
-    expect(reportCacheKey({ ...facts }, 'latest', true)).toBe(key);
+    expect(reportCacheKey({ ...facts }, 'published', true)).toBe(key);
   });
 });

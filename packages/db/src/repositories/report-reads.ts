@@ -114,6 +114,49 @@ export const reportReadRepository = {
       .executeTakeFirst();
   },
 
+  /** A subject's stored profile of one version (rows are never updated). */
+  async profileOfVersion(db: Db, subjectId: string, version: number) {
+    return db
+      .selectFrom('profile_snapshots')
+      .select(['id', 'version', 'data', 'computed_at'])
+      .where('subject_id', '=', subjectId)
+      .where('version', '=', version)
+      .executeTakeFirst();
+  },
+
+  /** The participation (counts per group, with their k) of a subject's latest profile, without its numbers. */
+  async latestParticipation(db: Db, subjectId: string) {
+    const row = await db
+      .selectFrom('profile_snapshots')
+      .select(sql<unknown>`data->'participation'`.as('participation'))
+      .where('subject_id', '=', subjectId)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.participation ?? null;
+  },
+
+  /**
+   * The row id of the newest change result of a follow-up computed from exactly these two profile versions
+   * (its data names them), so a change section never mixes in numbers of versions the reader is not shown.
+   */
+  async changeRowIdFor(
+    db: Db,
+    input: { subjectId: string; baselineSubjectId: string; baselineVersion: number; followUpVersion: number },
+  ): Promise<string | null> {
+    const row = await db
+      .selectFrom('change_results')
+      .select('id')
+      .where('subject_id', '=', input.subjectId)
+      .where('baseline_subject_id', '=', input.baselineSubjectId)
+      .where(sql<number>`(data->>'baselineVersion')::int`, '=', input.baselineVersion)
+      .where(sql<number>`(data->>'followUpVersion')::int`, '=', input.followUpVersion)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.id ?? null;
+  },
+
   /** A stored change result by its row id (never updated either). */
   async changeRow(db: Db, id: string) {
     return db

@@ -6,6 +6,7 @@ import {
   NotFoundError,
   type AnonymityRules,
   type GroupCounts,
+  type RereleaseProblem,
 } from '@panorama/domain';
 import type { Database, Relationship } from '../schema.ts';
 import { outboxRepository } from './outboxes.ts';
@@ -202,16 +203,75 @@ export const resultRepository = {
   },
 
   /**
-   * Pins the latest profile as the released one. The first release always succeeds; a re-release only when
-   * every group that changed since the last release gained at least its k (METHODS §2, `canRerelease`),
-   * judged on the group counts of both snapshots and the stricter k of the two. Releasing an unchanged
-   * latest version again is a no-op.
+   * What staff (HR, admins, the leader's coach) may see of a subject's report under the publication rule
+   * (METHODS §2): nothing while the cycle is open unless a version was released early; once closed, the
+   * latest version when it covers every stored response; after a version was shown or released, a newer one
+   * only when the re-release rule holds from it. Showing a version for the first time records it as the
+   * published one (a conditional update, so two viewers cannot each publish a different version).
+   */
+  async staffPublication(db: Db, subjectId: string): Promise<StaffPublication> {
+    // Each retry follows a version published meanwhile; versions only grow, so a few attempts suffice.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const facts = await publicationFacts(db, subjectId);
+      if (!facts) throw new NotFoundError('subject not found');
+      const decision = decidePublication(facts, { cycleOpenWithholds: true });
+      if (decision.state !== 'candidate') return decision;
+      if (decision.from !== null) {
+        const verdict = await resultRepository.rereleaseVerdict(db, subjectId, decision.from, decision.to);
+        if (!verdict.allowed) return held(facts, decision.from, verdict.problems);
+      }
+      const updated = await db
+        .updateTable('subjects')
+        .set({ published_version: decision.to })
+        .where('id', '=', subjectId)
+        .where(sql<boolean>`published_version is not distinct from ${decision.from}::int`)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 1) return shownState(facts, decision.to);
+      // Another viewer or a release published a version meanwhile: decide again from it.
+    }
+    throw new ConflictError('this report is being published by another request; try again in a moment');
+  },
+
+  /**
+   * The re-release rule (METHODS §2, `canRerelease`) between two stored versions of a subject's profile,
+   * judged on their group counts and the stricter k of the two. The one check behind releases and what
+   * staff are shown.
+   */
+  async rereleaseVerdict(db: Db, subjectId: string, fromVersion: number, toVersion: number) {
+    const rows = await db
+      .selectFrom('profile_snapshots')
+      .select(['version', 'group_counts', sql<AnonymityRules | null>`data->'anonymity'`.as('anonymity')])
+      .where('subject_id', '=', subjectId)
+      .where('version', 'in', [fromVersion, toVersion])
+      .execute();
+    const from = rows.find((r) => r.version === fromVersion);
+    const to = rows.find((r) => r.version === toVersion);
+    if (!from || !to) throw new ConflictError('a profile version to compare is missing; recompute it first');
+    const rules = stricterRules(rulesOf(from), rulesOf(to));
+    return canRerelease(from.group_counts, to.group_counts, rules);
+  },
+
+  /**
+   * Releases to the leader the version staff may see (never one they may not): the latest one when it
+   * covers every response and, after a version was published, the re-release rule holds from it; the
+   * published one otherwise. The first release always succeeds; a re-release only when every group that
+   * changed since the last release gained at least its k (`rereleaseVerdict`). The released version becomes
+   * the published one. Releasing the version the leader already has is a no-op.
    */
   async release(
     db: Db,
     subjectId: string,
     actorId: string | null,
   ): Promise<{ version: number; changed: boolean }> {
+    const refusal = (problems: RereleaseProblem[]) => {
+      const detail = problems
+        .map((p) => `${p.group.replace('_', ' ')} changed by ${p.gained} (needs ${p.required} or more)`)
+        .join('; ');
+      return new ConflictError(
+        `this report cannot be released again yet: ${detail}. Releasing it would let readers work out ` +
+          'the new ratings by comparing the two versions; wait for more responses.',
+      );
+    };
     const run = async (trx: Db) => {
       const subject = await trx
         .selectFrom('subjects')
@@ -220,36 +280,48 @@ export const resultRepository = {
         .forUpdate()
         .executeTakeFirst();
       if (!subject) throw new NotFoundError('subject not found');
-      const latest = await resultRepository.latestProfile(trx, subjectId);
-      if (!latest)
+      const facts = await publicationFacts(trx, subjectId);
+      if (!facts) throw new NotFoundError('subject not found');
+      // An early release (cycle still open) is itself the publication, so the open cycle withholds nothing.
+      const decision = decidePublication(facts, { cycleOpenWithholds: false });
+      let target: number;
+      if (decision.state === 'none' || decision.state === 'withheld')
         throw new ConflictError('there is no profile to release yet: no responses were aggregated');
-      if (subject.released_version === latest.version) return { version: latest.version, changed: false };
-      if (subject.released_version !== null) {
-        const previous = await resultRepository.profileVersion(trx, subjectId, subject.released_version);
-        if (previous) {
-          const rules = stricterRules(rulesOf(previous.data), rulesOf(latest.data));
-          const verdict = canRerelease(previous.group_counts, latest.group_counts, rules);
-          if (!verdict.allowed) {
-            const detail = verdict.problems
-              .map((p) => `${p.group.replace('_', ' ')} changed by ${p.gained} (needs ${p.required} or more)`)
-              .join('; ');
-            throw new ConflictError(
-              `this report cannot be released again yet: ${detail}. Releasing it would let readers work out ` +
-                'the new ratings by comparing the two versions; wait for more responses.',
-            );
-          }
+      if (decision.state === 'updating')
+        throw new ConflictError(
+          'this report is being brought up to date with the latest responses; try again in a minute',
+        );
+      if (decision.state === 'candidate') {
+        target = decision.to;
+        if (decision.from !== null) {
+          const verdict = await resultRepository.rereleaseVerdict(trx, subjectId, decision.from, decision.to);
+          // Held back from staff too: release the version they see, unless the leader has it already.
+          if (!verdict.allowed && subject.released_version === decision.from) throw refusal(verdict.problems);
+          if (!verdict.allowed) target = decision.from;
         }
+      } else {
+        target = decision.version;
+      }
+      if (subject.released_version === target) return { version: target, changed: false };
+      if (subject.released_version !== null) {
+        const verdict = await resultRepository.rereleaseVerdict(
+          trx,
+          subjectId,
+          subject.released_version,
+          target,
+        );
+        if (!verdict.allowed) throw refusal(verdict.problems);
       }
       await trx
         .updateTable('subjects')
-        .set({ released_version: latest.version })
+        .set({ released_version: target, published_version: target })
         .where('id', '=', subjectId)
         .execute();
       await trx
         .insertInto('releases')
-        .values({ subject_id: subjectId, profile_version: latest.version, released_by: actorId })
+        .values({ subject_id: subjectId, profile_version: target, released_by: actorId })
         .execute();
-      return { version: latest.version, changed: true };
+      return { version: target, changed: true };
     };
     return db.isTransaction ? run(db) : db.transaction().execute(run);
   },
@@ -537,54 +609,200 @@ export const resultRepository = {
     );
   },
 
-  /** Latest profile of every subject of a programme with its leader, for exports (no rater-level data). */
-  async latestProfilesOfProgramme(db: Db, programmeId: string) {
-    const result = await sql<{
+  /**
+   * The profile staff may see of every subject of a programme (`staffPublication`, which records a version
+   * shown for the first time), with its leader, for exports and the HR dashboard (no rater-level data).
+   * Subjects with nothing to show (cycle open, aggregation in flight, no results) are left out.
+   */
+  async publishedProfilesOfProgramme(db: Db, programmeId: string) {
+    const subjects = await sql<{
       subject_id: string;
       cycle_id: string;
       cycle_name: string;
       cycle_kind: 'baseline' | 'follow_up';
       leader_name: string;
       leader_email: string;
-      version: number;
-      released_version: number | null;
-      data: unknown;
     }>`
       select s.id as subject_id, c.id as cycle_id, c.name as cycle_name, c.kind as cycle_kind,
-             p.name as leader_name, p.email as leader_email, ps.version, s.released_version, ps.data
+             p.name as leader_name, p.email as leader_email
       from subjects s
       join cycles c on c.id = s.cycle_id
       join people p on p.id = s.leader_id
-      join lateral (select version, data from profile_snapshots where subject_id = s.id
-                    order by version desc limit 1) ps on true
       where c.programme_id = ${programmeId}
       order by c.kind = 'baseline' desc, c.created_at, p.email`.execute(db);
-    return result.rows;
+    const out = [];
+    for (const subject of subjects.rows) {
+      const shown = await resultRepository.staffPublication(db, subject.subject_id);
+      if (shown.state !== 'shown') continue;
+      const row = await db
+        .selectFrom('profile_snapshots')
+        .innerJoin('subjects', 'subjects.id', 'profile_snapshots.subject_id')
+        .select(['profile_snapshots.data', 'subjects.released_version'])
+        .where('profile_snapshots.subject_id', '=', subject.subject_id)
+        .where('profile_snapshots.version', '=', shown.version)
+        .executeTakeFirst();
+      if (row) {
+        out.push({
+          ...subject,
+          version: shown.version,
+          released_version: row.released_version,
+          data: row.data,
+        });
+      }
+    }
+    return out;
   },
 
-  /** Latest change result of every follow-up subject of a programme with its leader. */
-  async latestChangesOfProgramme(db: Db, programmeId: string) {
-    const result = await sql<{
+  /**
+   * For every follow-up subject of a programme, the change computed from exactly the baseline and follow-up
+   * versions staff may see (`staffPublication` of both), with its leader. A pair with either side not shown,
+   * or with no change computed from the two versions shown, is left out.
+   */
+  async publishedChangesOfProgramme(db: Db, programmeId: string) {
+    const pairs = await sql<{
       subject_id: string;
       baseline_subject_id: string;
       cycle_name: string;
       leader_name: string;
       leader_email: string;
-      version: number;
-      data: unknown;
     }>`
-      select s.id as subject_id, cr.baseline_subject_id, c.name as cycle_name, p.name as leader_name,
-             p.email as leader_email, cr.version, cr.data
-      from subjects s
-      join cycles c on c.id = s.cycle_id
-      join people p on p.id = s.leader_id
-      join lateral (select version, baseline_subject_id, data from change_results where subject_id = s.id
-                    order by version desc limit 1) cr on true
-      where c.programme_id = ${programmeId}
-      order by c.created_at, p.email`.execute(db);
-    return result.rows;
+      select f.id as subject_id, b.id as baseline_subject_id, fc.name as cycle_name, p.name as leader_name,
+             p.email as leader_email
+      from subjects f
+      join cycles fc on fc.id = f.cycle_id and fc.kind = 'follow_up'
+      join cycles bc on bc.programme_id = fc.programme_id and bc.kind = 'baseline'
+      join subjects b on b.cycle_id = bc.id and b.leader_id = f.leader_id
+      join people p on p.id = f.leader_id
+      where fc.programme_id = ${programmeId}
+      order by fc.created_at, p.email`.execute(db);
+    const out = [];
+    for (const pair of pairs.rows) {
+      const followUp = await resultRepository.staffPublication(db, pair.subject_id);
+      if (followUp.state !== 'shown') continue;
+      const baseline = await resultRepository.staffPublication(db, pair.baseline_subject_id);
+      if (baseline.state !== 'shown') continue;
+      const row = await db
+        .selectFrom('change_results')
+        .select(['version', 'data'])
+        .where('subject_id', '=', pair.subject_id)
+        .where('baseline_subject_id', '=', pair.baseline_subject_id)
+        .where(sql<number>`(data->>'baselineVersion')::int`, '=', baseline.version)
+        .where(sql<number>`(data->>'followUpVersion')::int`, '=', followUp.version)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (row) out.push({ ...pair, version: row.version, data: row.data });
+    }
+    return out;
+  },
+
+  /**
+   * The latest cohort roll-up, only once the cycles it compares (the baseline and the latest follow-up) are
+   * both closed: nothing from a cycle still collecting responses is shown (`withheld` says so).
+   */
+  async publishedCohort(db: Db, programmeId: string) {
+    const cycles = await db
+      .selectFrom('cycles')
+      .select(['kind', 'status', 'closes_at'])
+      .where('programme_id', '=', programmeId)
+      .orderBy(sql`kind = 'baseline'`, 'desc')
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    const compared = [
+      cycles.find((c) => c.kind === 'baseline'),
+      cycles.filter((c) => c.kind === 'follow_up').at(-1),
+    ];
+    const open = compared.filter((c) => c && (c.status === 'draft' || c.status === 'open'));
+    if (open.length > 0) {
+      const closesAt = new Date(Math.max(...open.map((c) => new Date(c!.closes_at).getTime())));
+      return { cohort: undefined, withheld: { closesAt } };
+    }
+    return { cohort: await resultRepository.latestCohort(db, programmeId), withheld: null };
   },
 };
+
+/** What staff may see of a subject's report (`resultRepository.staffPublication`). */
+export type StaffPublication =
+  /** The cycle is still open and nothing was released: no numbers, only participation. */
+  | { state: 'withheld'; closesAt: Date; latestVersion: number | null }
+  /** No profile was computed and nothing was published. */
+  | { state: 'none' }
+  /** The latest version does not cover every stored response yet and nothing was published. */
+  | { state: 'updating' }
+  /**
+   * `version` is shown; `updating` when later responses are still being aggregated, `heldBack` (the groups
+   * that changed too little) when a newer version is kept back by the re-release rule.
+   */
+  | {
+      state: 'shown';
+      version: number;
+      latestVersion: number;
+      updating: boolean;
+      heldBack: RereleaseProblem[] | null;
+    };
+
+/** The facts the publication rule decides from, in one query without stored JSON. */
+export interface PublicationFacts {
+  published_version: number | null;
+  released_version: number | null;
+  cycle_status: 'draft' | 'open' | 'closed' | 'released';
+  closes_at: Date;
+  /** Responses rows of the subject. */
+  responses: number;
+  latest: { version: number; responses: number } | null;
+}
+
+async function publicationFacts(db: Db, subjectId: string): Promise<PublicationFacts | undefined> {
+  const result = await sql<PublicationFacts>`
+    select s.published_version, s.released_version, c.status as cycle_status, c.closes_at,
+      (select count(*)::int from responses where subject_id = s.id) as responses,
+      (select json_build_object('version', ps.version, 'responses',
+          (select coalesce(sum(value::int), 0) from jsonb_each_text(ps.group_counts)))
+        from profile_snapshots ps where ps.subject_id = s.id order by ps.version desc limit 1) as latest
+    from subjects s join cycles c on c.id = s.cycle_id
+    where s.id = ${subjectId}`.execute(db);
+  return result.rows[0];
+}
+
+type PublicationDecision =
+  | Exclude<StaffPublication, { state: 'shown' }>
+  | Extract<StaffPublication, { state: 'shown' }>
+  /** `to` may be shown if the re-release rule holds from `from` (always, when nothing was published). */
+  | { state: 'candidate'; from: number | null; to: number };
+
+/** The publication rule over a subject's facts (pure; see `staffPublication`). */
+export function decidePublication(
+  facts: PublicationFacts,
+  options: { cycleOpenWithholds: boolean },
+): PublicationDecision {
+  const published = facts.published_version ?? facts.released_version;
+  const latest = facts.latest;
+  if (published === null && options.cycleOpenWithholds && ['draft', 'open'].includes(facts.cycle_status))
+    return { state: 'withheld', closesAt: new Date(facts.closes_at), latestVersion: latest?.version ?? null };
+  const complete = latest !== null && latest.responses === facts.responses;
+  if (published === null) {
+    if (!latest) return { state: 'none' };
+    return complete ? { state: 'candidate', from: null, to: latest.version } : { state: 'updating' };
+  }
+  if (!latest || latest.version <= published) return shownState(facts, published);
+  if (!complete) return { ...shownState(facts, published), updating: true };
+  return { state: 'candidate', from: published, to: latest.version };
+}
+
+function shownState(facts: PublicationFacts, version: number): Extract<StaffPublication, { state: 'shown' }> {
+  return {
+    state: 'shown',
+    version,
+    latestVersion: Math.max(facts.latest?.version ?? version, version),
+    updating: false,
+    heldBack: null,
+  };
+}
+
+function held(facts: PublicationFacts, version: number, problems: RereleaseProblem[]): StaffPublication {
+  return { ...shownState(facts, version), heldBack: problems };
+}
 
 function rulesOf(data: unknown): AnonymityRules | null {
   const anonymity = (data as { anonymity?: AnonymityRules } | null)?.anonymity;

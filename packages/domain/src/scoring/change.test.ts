@@ -1,7 +1,7 @@
 import { sampleStandardDeviation } from 'simple-statistics';
 import { describe, expect, it } from 'vitest';
 
-import { buildChange, fixedWeightAllOthers, reliableChange, welchZ } from './change.ts';
+import { buildChange, fixedWeightAllOthers, publicMixWarnings, reliableChange, welchZ } from './change.ts';
 import { buildProfile, shownStats } from './profile.ts';
 import { FIXTURE_INSTRUMENT, many, rate } from './test-fixtures.ts';
 import { loadVectors } from './test-vectors.ts';
@@ -161,27 +161,68 @@ describe('buildChange', () => {
 
   it('passes rater overlap through and warns about the group mix', () => {
     expect(report.overlap).toEqual({ manager: 1, peer: 2 });
-    // Non-self raters: 8 then 8; direct reports 3/8 -> 1/8, others 1/8 -> 3/8.
-    expect(report.mixWarnings).toEqual([
-      { type: 'share_changed', group: 'direct_report', baselineShare: 0.375, followUpShare: 0.125 },
-      { type: 'share_changed', group: 'other', baselineShare: 0.125, followUpShare: 0.375 },
+    // Non-self raters: 8 then 8; direct reports 3/8 -> 1/8, others 1/8 -> 3/8. Direct reports are under k in
+    // the follow-up and others at baseline, so their shares (which would give away 1 of 8) are not named:
+    // one general warning instead.
+    expect(report.mixWarnings).toEqual([{ type: 'mix_changed' }]);
+    // Peers 3 -> 6 and direct reports 6 -> 3 of 10: both shown in both cycles, so their shares are given.
+    const before = profileOf([
+      ...many('manager', [3]),
+      ...many('peer', [4, 4, 4]),
+      ...many('direct_report', [3, 3, 3, 3, 3, 3]),
+    ]);
+    const after = profileOf([
+      ...many('manager', [3]),
+      ...many('peer', [4, 4, 4, 4, 4, 4]),
+      ...many('direct_report', [3, 3, 3]),
+    ]);
+    expect(
+      buildChange({ baseline: before, followUp: after, sd1ByCompetency: {}, rxxByCompetency: {} })
+        .mixWarnings,
+    ).toEqual([
+      { type: 'share_changed', group: 'peer', baselineShare: 0.3, followUpShare: 0.6, countsShown: true },
+      {
+        type: 'share_changed',
+        group: 'direct_report',
+        baselineShare: 0.6,
+        followUpShare: 0.3,
+        countsShown: true,
+      },
     ]);
     const noOthers = profileOf([
       ...many('manager', [3]),
       ...many('peer', [4, 4, 5]),
       ...many('direct_report', [2, 2, 2]),
     ]);
+    // Others go from 1 (under k, shown as "fewer than 3") to 0: "removed" would give the 1 away.
     const warnings = buildChange({
       baseline,
       followUp: noOthers,
       sd1ByCompetency: {},
       rxxByCompetency: {},
     }).mixWarnings;
-    expect(warnings).toContainEqual({ type: 'group_removed', group: 'other' });
+    expect(warnings).toContainEqual({ type: 'mix_changed' });
+    expect(warnings.some((w) => w.type === 'group_removed')).toBe(false);
+    // A manager (k = 1, "no response" is shown for 0) is named when added or removed.
+    const noManager = profileOf([...many('peer', [4, 4, 5]), ...many('direct_report', [2, 2, 2])]);
     expect(
-      buildChange({ baseline: noOthers, followUp: baseline, sd1ByCompetency: {}, rxxByCompetency: {} })
+      buildChange({ baseline: noManager, followUp: noOthers, sd1ByCompetency: {}, rxxByCompetency: {} })
         .mixWarnings,
-    ).toContainEqual({ type: 'group_added', group: 'other' });
+    ).toContainEqual({ type: 'group_added', group: 'manager', countsShown: true });
+    expect(
+      buildChange({ baseline: noOthers, followUp: noManager, sd1ByCompetency: {}, rxxByCompetency: {} })
+        .mixWarnings,
+    ).toContainEqual({ type: 'group_removed', group: 'manager', countsShown: true });
+  });
+
+  it('folds stored warnings without the countsShown marker into one general warning', () => {
+    expect(
+      publicMixWarnings([
+        { type: 'share_changed', group: 'peer', baselineShare: 0.375, followUpShare: 0.125 },
+        { type: 'group_added', group: 'other' },
+        { type: 'group_removed', group: 'manager', countsShown: true },
+      ]),
+    ).toEqual([{ type: 'group_removed', group: 'manager', countsShown: true }, { type: 'mix_changed' }]);
   });
 
   it('flags an "other" group that pooled different groups in the two cycles', () => {

@@ -122,10 +122,38 @@ export interface CompetencyChange {
   otherCompositionChanged: boolean;
 }
 
-/** A change in who rated between the cycles (METHODS §6: warn when the group mix changed). */
+/**
+ * A change in who rated between the cycles (METHODS §6: warn when the group mix changed). A warning names a
+ * group, or gives its shares, only when that says nothing the reports do not show anyway (`countsShown`): the
+ * group reached its k in both cycles for shares, and its count is shown in both cycles (reached k, or a k of
+ * 1 where "no response" is shown) for "added"/"removed". Anything else is the general `mix_changed`, so a
+ * share or a 0 versus 1 never gives away the size of a group the report suppresses.
+ */
 export type MixWarning =
-  | { type: 'group_added' | 'group_removed'; group: OtherGroup }
-  | { type: 'share_changed'; group: OtherGroup; baselineShare: number; followUpShare: number };
+  | { type: 'group_added' | 'group_removed'; group: OtherGroup; countsShown?: true }
+  | {
+      type: 'share_changed';
+      group: OtherGroup;
+      baselineShare: number;
+      followUpShare: number;
+      countsShown?: true;
+    }
+  | { type: 'mix_changed' };
+
+/**
+ * The mix warnings that may be shown: those marked `countsShown` as they are, any other (results stored
+ * before the marker existed) folded into one general `mix_changed`.
+ */
+export function publicMixWarnings(warnings: readonly MixWarning[]): MixWarning[] {
+  const out: MixWarning[] = [];
+  let general = false;
+  for (const warning of warnings) {
+    if (warning.type !== 'mix_changed' && warning.countsShown === true) out.push(warning);
+    else general = true;
+  }
+  if (general) out.push({ type: 'mix_changed' });
+  return out;
+}
 
 /** Change between a baseline and a follow-up profile of the same leader. */
 export interface ChangeReport {
@@ -174,19 +202,28 @@ function mixWarnings(baseline: Profile, followUp: Profile, threshold: number): M
   const warnings: MixWarning[] = [];
   const total = (p: Profile) => OTHER_GROUPS.reduce((n, g) => n + p.participation[g].responses, 0);
   const totals = [total(baseline), total(followUp)] as const;
+  // The report shows the group's count: it reached k, or its k is 1 and "no response" is shown for 0.
+  const countShown = (p: Profile, group: OtherGroup) =>
+    p.participation[group].shown || p.participation[group].k <= 1;
+  let general = false;
   for (const group of OTHER_GROUPS) {
     const before = baseline.participation[group].responses;
     const after = followUp.participation[group].responses;
-    if (before === 0 && after > 0) warnings.push({ type: 'group_added', group });
-    else if (before > 0 && after === 0) warnings.push({ type: 'group_removed', group });
-    else if (before > 0 && after > 0) {
+    if ((before === 0) !== (after === 0)) {
+      if (countShown(baseline, group) && countShown(followUp, group)) {
+        warnings.push({ type: before === 0 ? 'group_added' : 'group_removed', group, countsShown: true });
+      } else general = true;
+    } else if (before > 0 && after > 0) {
       const baselineShare = before / totals[0];
       const followUpShare = after / totals[1];
       if (Math.abs(followUpShare - baselineShare) > threshold) {
-        warnings.push({ type: 'share_changed', group, baselineShare, followUpShare });
+        if (baseline.participation[group].shown && followUp.participation[group].shown) {
+          warnings.push({ type: 'share_changed', group, baselineShare, followUpShare, countsShown: true });
+        } else general = true;
       }
     }
   }
+  if (general) warnings.push({ type: 'mix_changed' });
   return warnings;
 }
 

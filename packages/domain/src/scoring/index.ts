@@ -91,6 +91,7 @@ export {
   RCI_CRITICAL,
   buildChange,
   fixedWeightAllOthers,
+  publicMixWarnings,
   reliableChange,
   welchZ,
   type BuildChangeInput,

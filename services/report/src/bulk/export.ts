@@ -4,12 +4,14 @@ import { programmeRepository, resultRepository, type Database } from '@panorama/
 import {
   GROUP_KEYS,
   NotFoundError,
+  publicMixWarnings,
   RELATIONSHIPS,
   type ChangeReport,
   type CohortReport,
   type GroupResult,
   type Profile,
 } from '@panorama/domain';
+import { publicProfile, type PublicProfile } from '../view-models/public-profile.ts';
 
 /** A programme's results: one JSON document and three CSV tables. */
 export interface ProgrammeExport {
@@ -22,7 +24,8 @@ export interface ProgrammeExport {
       version: number;
       releasedVersion: number | null;
       /** The stored profile without its comments. */
-      profile: Omit<Profile, 'comments'>;
+      /** The stored profile without its comments, hidden groups' participation as suppressed markers. */
+      profile: Omit<PublicProfile, 'comments'>;
     }[];
     changes: {
       subjectId: string;
@@ -55,14 +58,13 @@ function groupCells(result: GroupResult) {
 export async function exportProgramme(db: Kysely<Database>, programmeId: string): Promise<ProgrammeExport> {
   const programme = await programmeRepository.findById(db, programmeId);
   if (!programme) throw new NotFoundError('programme not found');
-  const [profileRows, changeRows, cohortRow] = await Promise.all([
-    resultRepository.latestProfilesOfProgramme(db, programmeId),
-    resultRepository.latestChangesOfProgramme(db, programmeId),
-    resultRepository.latestCohort(db, programmeId),
-  ]);
+  // What staff may see (the publication rule), never a version it holds back: the export is read by staff.
+  const profileRows = await resultRepository.publishedProfilesOfProgramme(db, programmeId);
+  const changeRows = await resultRepository.publishedChangesOfProgramme(db, programmeId);
+  const cohortRow = (await resultRepository.publishedCohort(db, programmeId)).cohort;
 
   const profiles = profileRows.map((row) => {
-    const { comments: _comments, ...profile } = row.data as Profile;
+    const { comments: _comments, ...profile } = publicProfile(row.data as Profile);
     return {
       subjectId: row.subject_id,
       cycle: { id: row.cycle_id, name: row.cycle_name, kind: row.cycle_kind },
@@ -86,7 +88,7 @@ export async function exportProgramme(db: Kysely<Database>, programmeId: string)
       version: row.version,
       sd1ByCompetency: data.sd1ByCompetency,
       rxxByCompetency: data.rxxByCompetency,
-      report: data.report,
+      report: { ...data.report, mixWarnings: publicMixWarnings(data.report.mixWarnings) },
     };
   });
   const cohortData = cohortRow?.data as { leaders: number; report: CohortReport } | undefined;

@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { resultRepository, type Db } from '@panorama/db';
+import { publicMixWarnings, type Profile } from '@panorama/domain';
 import { requireRole, signedIn } from '../auth/session.ts';
 import type { StoredCohort } from '../view-models/hr-programme.ts';
+import type { ReportPublication } from '../view-models/leader-report.ts';
+import { publicProfile } from '../view-models/public-profile.ts';
 import { programmeOfViewer } from './hr.ts';
 import { loadSubjectReport, type InstrumentReader } from './reports.ts';
 
@@ -21,11 +24,13 @@ export function apiRoutes(deps: ApiRouteDeps) {
       async (request, reply) => {
         const viewer = requireRole(request, 'hr', 'admin');
         const programme = await programmeOfViewer(deps.db, viewer.organisationId, request.params.programmeId);
-        const cohort = await resultRepository.latestCohort(deps.db, programme.id);
+        // Nothing from a cycle that is still collecting responses (the publication rule).
+        const { cohort, withheld } = await resultRepository.publishedCohort(deps.db, programme.id);
         const data = cohort?.data as (StoredCohort & { invitations?: unknown }) | undefined;
         reply.header('cache-control', 'no-store');
         return {
           programme: { id: programme.id, name: programme.name },
+          withheld: withheld ? { reason: 'cycle_open', closesAt: withheld.closesAt } : null,
           cohort:
             cohort && data
               ? {
@@ -55,13 +60,38 @@ export function apiRoutes(deps: ApiRouteDeps) {
           programmeName: subject.programme_name,
           releasedVersion: subject.released_version,
         },
+        // Staff only: why there are no numbers yet, or why the version shown is not the latest.
+        publication: publicationOf(data.publication),
         profile: data.profile
-          ? { version: data.profile.version, computedAt: data.profile.computed_at, data: data.profile.data }
+          ? {
+              version: data.profile.version,
+              computedAt: data.profile.computed_at,
+              data: publicProfile(data.profile.data as Profile),
+            }
           : null,
         change: data.change
-          ? { baselineCycleName: data.change.baselineCycleName, report: data.change.report }
+          ? {
+              baselineCycleName: data.change.baselineCycleName,
+              report: {
+                ...data.change.report,
+                mixWarnings: publicMixWarnings(data.change.report.mixWarnings),
+              },
+            }
           : null,
       };
     });
+  };
+}
+
+function publicationOf(publication: ReportPublication | null) {
+  if (!publication) return null;
+  if (publication.state === 'withheld') {
+    return { state: 'withheld' as const, closesAt: publication.closesAt };
+  }
+  if (publication.state !== 'shown') return { state: publication.state };
+  return {
+    state: 'shown' as const,
+    updating: publication.updating,
+    heldBack: publication.heldBack !== null && publication.heldBack.length > 0,
   };
 }

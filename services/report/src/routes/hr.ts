@@ -45,10 +45,12 @@ export function hrRoutes(deps: HrRouteDeps) {
     app.get<{ Params: { programmeId: string } }>('/hr/programmes/:programmeId', async (request, reply) => {
       const viewer = requireRole(request, 'hr', 'admin');
       const programme = await programmeOfViewer(db, viewer.organisationId, request.params.programmeId);
-      const [cycles, cohort, changes, subjects, releases] = await Promise.all([
+      // Cohort and change numbers follow the publication rule (nothing from a cycle still open, a leader's
+      // change only between the versions staff may see); participation counts stay live (counts only).
+      const [cycles, { cohort, withheld }, changes, subjects, releases] = await Promise.all([
         reportReadRepository.cyclesOfProgramme(db, programme.id),
-        resultRepository.latestCohort(db, programme.id),
-        resultRepository.latestChangesOfProgramme(db, programme.id),
+        resultRepository.publishedCohort(db, programme.id),
+        resultRepository.publishedChangesOfProgramme(db, programme.id),
         reportReadRepository.subjectsOfProgramme(db, programme.id),
         reportReadRepository.releaseHistory(db, programme.id),
       ]);
@@ -68,6 +70,7 @@ export function hrRoutes(deps: HrRouteDeps) {
         cohort: cohort
           ? { version: cohort.version, computedAt: cohort.computed_at, data: cohort.data as StoredCohort }
           : null,
+        cohortWithheldUntil: withheld?.closesAt ?? null,
         competencies: instrument?.competencies.map((c) => ({ id: c.id, title: c.title })) ?? [],
         changes: changes.map((c) => ({
           subject_id: c.subject_id,
@@ -86,7 +89,11 @@ export function hrRoutes(deps: HrRouteDeps) {
       async (request, reply) => {
         const viewer = requireRole(request, 'hr', 'admin');
         const programme = await programmeOfViewer(db, viewer.organisationId, request.params.programmeId);
-        const cohort = await resultRepository.latestCohort(db, programme.id);
+        const { cohort, withheld } = await resultRepository.publishedCohort(db, programme.id);
+        if (withheld)
+          throw new NotFoundError(
+            'There are no cohort results to export while a cycle is still open; they are published when it closes.',
+          );
         if (!cohort) throw new NotFoundError('There are no cohort results for this programme yet.');
         const cycles = await reportReadRepository.cyclesOfProgramme(db, programme.id);
         const first = cycles[0];
@@ -109,7 +116,7 @@ export function hrRoutes(deps: HrRouteDeps) {
       async (request, reply) => {
         const viewer = requireRole(request, 'hr', 'admin');
         const programme = await programmeOfViewer(db, viewer.organisationId, request.params.programmeId);
-        const rows = await resultRepository.latestProfilesOfProgramme(db, programme.id);
+        const rows = await resultRepository.publishedProfilesOfProgramme(db, programme.id);
         const records = rows.flatMap((row) =>
           profilesCsvRecords({
             leaderName: row.leader_name,

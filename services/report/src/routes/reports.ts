@@ -4,6 +4,7 @@ import {
   reportReadRepository,
   resultRepository,
   type Db,
+  type StaffPublication,
   type Viewer,
 } from '@panorama/db';
 import {
@@ -21,7 +22,11 @@ import { reportCacheKey, type ReportCache } from '../report-cache.ts';
 import { canRelease, isUuid, subjectAccess, type SubjectAccess } from '../view-models/access.ts';
 import { coachView, type CoachSubjectRow } from '../view-models/coach.ts';
 import type { StoredChange } from '../view-models/hr-programme.ts';
-import { leaderReportView, type LeaderReportInput } from '../view-models/leader-report.ts';
+import {
+  leaderReportView,
+  type LeaderReportInput,
+  type ReportPublication,
+} from '../view-models/leader-report.ts';
 import { meView } from '../view-models/me.ts';
 
 /** The one answer for unknown ids, malformed ids and reports the viewer may not see. */
@@ -65,64 +70,111 @@ export async function subjectReportFacts(db: Db, viewer: Viewer, subjectId: stri
 }
 export type SubjectReportFacts = NonNullable<Awaited<ReturnType<typeof reportReadRepository.reportFacts>>>;
 
-/** Everything behind one leader report that the viewer may see, from its facts: the stored JSON by row id. */
+/**
+ * Which stored rows a viewer is shown, decided without reading stored JSON (the render cache is keyed by it):
+ * for staff, the version the publication rule allows (`resultRepository.staffPublication`, which records a
+ * version shown for the first time); for the leader, the released one. A follow-up's change section is the
+ * change computed from exactly the two versions the viewer is shown of baseline and follow-up.
+ */
+export async function reportSelection(db: Db, facts: SubjectReportFacts, access: NonNullable<SubjectAccess>) {
+  const publication: StaffPublication | null =
+    access === 'published' ? await resultRepository.staffPublication(db, facts.id) : null;
+  const version = publication
+    ? publication.state === 'shown'
+      ? publication.version
+      : null
+    : facts.released_version;
+  let changeId: string | null = null;
+  let changeNote: string | null = null;
+  const baseline = facts.siblings.find((s) => s.cycle_kind === 'baseline');
+  if (facts.cycle_kind === 'follow_up' && version !== null) {
+    let baselineVersion: number | null = null;
+    if (baseline && access === 'released') baselineVersion = baseline.released_version;
+    else if (baseline) {
+      const shown = await resultRepository.staffPublication(db, baseline.id);
+      baselineVersion = shown.state === 'shown' ? shown.version : null;
+    }
+    if (baseline && baselineVersion !== null) {
+      changeId = await reportReadRepository.changeRowIdFor(db, {
+        subjectId: facts.id,
+        baselineSubjectId: baseline.id,
+        baselineVersion,
+        followUpVersion: version,
+      });
+    }
+    if (!changeId) {
+      changeNote =
+        access === 'released'
+          ? 'The comparison with your baseline appears here once your coach has released both reports.'
+          : baselineVersion === null
+            ? 'The comparison with the baseline appears here once the baseline report is published.'
+            : 'The comparison with the baseline appears here once it is computed for the versions shown.';
+    }
+  }
+  return {
+    publication,
+    version,
+    changeId,
+    changeNote,
+    baselineCycleName: baseline?.cycle_name ?? 'Baseline',
+  };
+}
+export type ReportSelection = Awaited<ReturnType<typeof reportSelection>>;
+
+/** Everything behind one leader report that the viewer may see, from its facts and selection. */
 export async function loadReportData(
   deps: ReportRouteDeps,
   facts: SubjectReportFacts,
   access: NonNullable<SubjectAccess>,
+  selection: ReportSelection,
 ) {
   const { db } = deps;
   const subject = facts;
-  const siblings = facts.siblings;
-  // The leader reads the version pinned at release, never a later one.
-  const profileId =
-    access === 'released' && subject.released_version !== null
-      ? facts.released_profile_id
-      : facts.latest_profile?.id;
-  const [profile, changeRow, instrument] = await Promise.all([
-    profileId ? reportReadRepository.profileRow(db, profileId) : undefined,
-    subject.cycle_kind === 'follow_up' && facts.latest_change
-      ? reportReadRepository.changeRow(db, facts.latest_change.id)
+  const { publication } = selection;
+  const [profile, changeRow, instrument, participation] = await Promise.all([
+    selection.version !== null
+      ? reportReadRepository.profileOfVersion(db, subject.id, selection.version)
       : undefined,
+    selection.changeId ? reportReadRepository.changeRow(db, selection.changeId) : undefined,
     deps.instruments(subject.instrument_id, subject.instrument_version),
+    // While the cycle is open, staff see how many responded (counts only, small groups not counted).
+    publication?.state === 'withheld' ? reportReadRepository.latestParticipation(db, subject.id) : null,
   ]);
+  const data = changeRow?.data as StoredChange | undefined;
+  const change: LeaderReportInput['change'] = data
+    ? { report: data.report, baselineCycleName: selection.baselineCycleName }
+    : null;
 
-  let change: LeaderReportInput['change'] = null;
-  let changeNote: string | null = null;
-  if (subject.cycle_kind === 'follow_up') {
-    const row = changeRow;
-    const data = row?.data as StoredChange | undefined;
-    const baseline = row ? siblings.find((s) => s.id === row.baseline_subject_id) : undefined;
-    if (!row || !data) {
-      changeNote = 'The comparison with the baseline appears here once both cycles have results.';
-    } else if (
-      access === 'released' &&
-      (data.followUpVersion !== subject.released_version ||
-        baseline?.released_version !== data.baselineVersion)
-    ) {
-      // The comparison would show numbers from versions the leader has not been given.
-      changeNote =
-        'The comparison with your baseline appears here once your coach has released both reports.';
-    } else {
-      change = { report: data.report, baselineCycleName: baseline?.cycle_name ?? 'Baseline' };
-      if (profile && data.followUpVersion !== profile.version) {
-        changeNote = `The comparison was computed from version ${data.followUpVersion} of this report and is being updated.`;
-      }
-    }
-  }
-
-  const otherReports = siblings
-    .filter((s) => s.id !== subject.id && (access === 'latest' || s.released_version !== null))
+  const otherReports = facts.siblings
+    .filter((s) => s.id !== subject.id && (access === 'published' || s.released_version !== null))
     .map((s) => ({ href: `/reports/${s.id}`, label: s.cycle_name }));
+
+  const reportPublication: ReportPublication | null = !publication
+    ? null
+    : publication.state === 'withheld'
+      ? {
+          state: 'withheld',
+          closesAt: publication.closesAt,
+          participation: (participation ?? null) as Profile['participation'] | null,
+        }
+      : publication.state === 'shown'
+        ? {
+            state: 'shown',
+            updating: publication.updating,
+            heldBack: publication.heldBack?.map((p) => ({ group: p.group, required: p.required })) ?? null,
+          }
+        : { state: publication.state };
 
   return {
     subject,
     access,
     profile,
-    latestVersion: facts.latest_profile?.version ?? null,
+    // The version staff are shown (what the release status compares with the released one).
+    latestVersion: publication?.state === 'shown' ? publication.version : null,
+    publication: reportPublication,
     instrument,
     change,
-    changeNote,
+    changeNote: selection.changeNote,
     otherReports,
   };
 }
@@ -130,7 +182,8 @@ export async function loadReportData(
 /** Everything behind one leader report that the viewer may see; a NotFoundError for anything else. */
 export async function loadSubjectReport(deps: ReportRouteDeps, viewer: Viewer, subjectId: string) {
   const { facts, access } = await subjectReportFacts(deps.db, viewer, subjectId);
-  return loadReportData(deps, facts, access);
+  const selection = await reportSelection(deps.db, facts, access);
+  return loadReportData(deps, facts, access, selection);
 }
 
 /** The leader report's view, built from the stored JSON (the expensive part a cache hit skips). */
@@ -138,10 +191,11 @@ async function buildReportView(
   deps: ReportRouteDeps,
   facts: SubjectReportFacts,
   access: NonNullable<SubjectAccess>,
+  selection: ReportSelection,
   releasable: boolean,
   notice: LeaderReportInput['notice'],
 ) {
-  const data = await loadReportData(deps, facts, access);
+  const data = await loadReportData(deps, facts, access, selection);
   const { subject } = data;
   return leaderReportView({
     subject: {
@@ -167,6 +221,7 @@ async function buildReportView(
     otherReports: data.otherReports,
     canRelease: releasable,
     notice,
+    publication: data.publication,
   });
 }
 
@@ -194,16 +249,17 @@ async function renderReport(
           text: `Version ${facts.released_version} is released to ${facts.leader_name}.`,
         }
       : null);
+  const selection = await reportSelection(deps.db, facts, access);
   const cache = notice ? undefined : deps.cache;
   if (!cache)
     return page(request, reply, 'report.hbs', {
-      ...(await buildReportView(deps, facts, access, releasable, notice)),
+      ...(await buildReportView(deps, facts, access, selection, releasable, notice)),
     });
 
-  const key = reportCacheKey(facts, access, releasable);
+  const key = reportCacheKey({ facts, selection }, access, releasable);
   let body = cache.get(key);
   if (!body) {
-    const view = await buildReportView(deps, facts, access, releasable, null);
+    const view = await buildReportView(deps, facts, access, selection, releasable, null);
     body = (await renderBody(reply, 'report.hbs', { ...view })) ?? undefined;
     if (!body) return page(request, reply, 'report.hbs', { ...view });
     cache.set(key, body);

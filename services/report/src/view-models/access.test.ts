@@ -19,13 +19,13 @@ const subject = {
 
 describe('subjectAccess', () => {
   it('lets HR and admins of the organisation read the latest version', () => {
-    expect(subjectAccess(viewer(['hr']), subject)).toBe('latest');
-    expect(subjectAccess(viewer(['admin']), subject)).toBe('latest');
+    expect(subjectAccess(viewer(['hr']), subject)).toBe('published');
+    expect(subjectAccess(viewer(['admin']), subject)).toBe('published');
     expect(subjectAccess(viewer(['hr'], 'me', 'org-2'), subject)).toBeNull();
   });
 
   it('lets only the leader’s own coach in', () => {
-    expect(subjectAccess(viewer(['coach'], 'coach'), subject)).toBe('latest');
+    expect(subjectAccess(viewer(['coach'], 'coach'), subject)).toBe('published');
     expect(subjectAccess(viewer(['coach'], 'another-coach'), subject)).toBeNull();
   });
 

@@ -8,8 +8,11 @@ export interface SubjectFacts {
   released_version: number | null;
 }
 
-/** What a viewer may read of a subject: the latest profile, only the released one, or nothing. */
-export type SubjectAccess = 'latest' | 'released' | null;
+/**
+ * What a viewer may read of a subject: what the publication rule shows staff (`resultRepository.
+ * staffPublication`), only the released version, or nothing.
+ */
+export type SubjectAccess = 'published' | 'released' | null;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -21,13 +24,14 @@ export const isOrganisationStaff = (viewer: Viewer): boolean =>
   viewer.roles.includes('hr') || viewer.roles.includes('admin');
 
 /**
- * HR and admins of the organisation, and the leader's coach, read the latest profile; the leader reads only
+ * HR and admins of the organisation, and the leader's coach, read the published profile (never a version the
+ * publication rule holds back, so no two versions they see can be differenced); the leader reads only
  * the released version of their own; everyone else, nothing (their answer is a 404).
  */
 export function subjectAccess(viewer: Viewer, subject: SubjectFacts): SubjectAccess {
   if (subject.organisation_id !== viewer.organisationId) return null;
-  if (isOrganisationStaff(viewer)) return 'latest';
-  if (viewer.roles.includes('coach') && subject.coach_id === viewer.personId) return 'latest';
+  if (isOrganisationStaff(viewer)) return 'published';
+  if (viewer.roles.includes('coach') && subject.coach_id === viewer.personId) return 'published';
   if (
     viewer.roles.includes('leader') &&
     subject.leader_id === viewer.personId &&

@@ -53,6 +53,8 @@ export interface HrProgrammeInput {
   /** Invitation counts per cycle id and relationship. */
   participation: Record<string, { relationship: string; invited: number; completed: number }[]>;
   cohort: { version: number; computedAt: Date | string; data: StoredCohort } | null;
+  /** Set while a cycle the cohort compares is still open: nothing of the cohort is shown until it closes. */
+  cohortWithheldUntil?: Date | string | null;
   competencies: { id: string; title: string }[];
   changes: { subject_id: string; leader_name: string; data: StoredChange }[];
   subjects: {
@@ -156,6 +158,14 @@ function cohortCompetencyRow(c: CohortCompetency, title: string) {
 
 function cohortView(input: HrProgrammeInput) {
   const titles = new Map(input.competencies.map((c) => [c.id, c.title]));
+  if (input.cohortWithheldUntil) {
+    return {
+      available: false,
+      message:
+        `The cohort comparison is published when the cycles it compares have closed (${day(input.cohortWithheldUntil)}). ` +
+        'Numbers are not shown while responses are still coming in, because each new one would show up as a change.',
+    };
+  }
   if (!input.cohort) {
     return {
       available: false,

@@ -136,6 +136,38 @@ describe('verdicts and agreement in words', () => {
     expect(
       mixWarningText({ type: 'share_changed', group: 'peer', baselineShare: 0.5, followUpShare: 0.2 }),
     ).toContain('Peers made up 50% of raters at baseline and 20% in the follow-up');
+    const general = mixWarningText({ type: 'mix_changed' });
+    expect(general).toContain('mix of rater groups changed');
+    expect(general).not.toMatch(/\d/);
+  });
+
+  it('says why staff see no numbers while the cycle is open, with participation counts only', () => {
+    const participation = testProfile({}).participation;
+    const view = leaderReportView(
+      input({
+        profile: null,
+        publication: { state: 'withheld', closesAt: new Date('2026-12-01T00:00:00Z'), participation },
+      }),
+    );
+    expect(view.hasProfile).toBe(false);
+    expect(view.emptyText).toContain('published when the cycle closes on 1 Dec 2026');
+    expect(view.emptyText).toContain('still coming in');
+    expect(view.summary.participation.map((p) => p.label)).toContain('Peers');
+    expect(view.competencies).toEqual([]);
+    expect(view.change).toBeNull();
+    const updating = leaderReportView(input({ profile: null, publication: { state: 'updating' } }));
+    expect(updating.emptyText).toContain('being brought up to date');
+    expect(updating.summary.participation).toEqual([]);
+  });
+
+  it('notes later responses held back by the re-release rule, without their counts', () => {
+    const view = leaderReportView(
+      input({
+        publication: { state: 'shown', updating: false, heldBack: [{ group: 'peer', required: 3 }] },
+      }),
+    );
+    expect(view.publicationNotes.join(' ')).toContain('Later responses are held back');
+    expect(view.publicationNotes.join(' ')).toContain('peers at least 3');
   });
 });
 
@@ -195,7 +227,7 @@ describe('leaderReportView', () => {
     expect(leaderReportView(input()).canRelease).toBe(true);
     const behind = leaderReportView(input({ subject: { ...subject, releasedVersion: 1 } }));
     expect(behind.canRelease).toBe(true);
-    expect(behind.releaseLabel).toBe('Release the latest version to Dana Lee');
+    expect(behind.releaseLabel).toBe('Release the version shown to Dana Lee');
     expect(leaderReportView(input({ subject: { ...subject, releasedVersion: 2 } })).canRelease).toBe(false);
   });
 

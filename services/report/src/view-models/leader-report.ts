@@ -1,4 +1,5 @@
 import {
+  publicMixWarnings,
   RELATIONSHIPS,
   type AgreementGroup,
   type ChangeReport,
@@ -36,7 +37,7 @@ export interface LeaderReportInput {
   /** Staff (HR, admin, coach) read the latest version; the leader reads the released one. */
   audience: 'staff' | 'leader';
   profile: { version: number; computedAt: Date | string; data: Profile } | null;
-  /** Latest stored version, for staff (to say whether the released one is behind). */
+  /** The version staff are shown (the publication rule's), to say whether the released one is behind it. */
   latestVersion: number | null;
   instrument: ReportInstrument;
   /** The change from the baseline, when this is a follow-up with one the viewer may see. */
@@ -47,7 +48,19 @@ export interface LeaderReportInput {
   otherReports: { href: string; label: string }[];
   canRelease: boolean;
   notice: { kind: 'success' | 'error'; text: string } | null;
+  /** Staff only: what the publication rule decided (why numbers are withheld, held back or on their way). */
+  publication?: ReportPublication | null;
 }
+
+/**
+ * The publication rule's answer for staff (`resultRepository.staffPublication`): `withheld` while the cycle
+ * is open (participation only), `updating` or `none` when no version can be shown, or `shown` with whether
+ * later responses are still being aggregated or are held back by the re-release rule.
+ */
+export type ReportPublication =
+  | { state: 'withheld'; closesAt: Date | string; participation: Profile['participation'] | null }
+  | { state: 'updating' | 'none' }
+  | { state: 'shown'; updating: boolean; heldBack: { group: GroupKey; required: number }[] | null };
 
 /** A group's line in a competency's breakdown. */
 export interface GroupRowView {
@@ -129,6 +142,8 @@ export interface LeaderReportView {
   releaseLabel: string;
   releaseAction: string;
   otherReports: { href: string; label: string }[];
+  /** Why staff see no numbers, or an older version than the latest (the publication rule). */
+  publicationNotes: string[];
   hasProfile: boolean;
   emptyText: string;
   summary: {
@@ -219,8 +234,17 @@ export function verdictWords(change: GroupChange): { text: string; kind: ChangeR
   return { text: 'Not assessed (no reliability data)', kind: 'none' };
 }
 
-/** A change in the mix of raters, in words. */
+/**
+ * A change in the mix of raters, in words. Shares and "added"/"removed" only for warnings marked as showing
+ * nothing beyond the counts the reports show (`publicMixWarnings` folds the rest into the general one).
+ */
 export function mixWarningText(warning: MixWarning): string {
+  if (warning.type === 'mix_changed') {
+    return (
+      'The mix of rater groups changed between the cycles in ways that cannot be shown in detail without ' +
+      'revealing the size of small groups; a change in who rates can move scores even when behaviour has not changed.'
+    );
+  }
   const group = GROUP_LABEL[warning.group];
   if (warning.type !== 'share_changed') {
     return warning.type === 'group_added'
@@ -521,7 +545,7 @@ function changeView(
     const n = report.overlap[g];
     return n === undefined ? [] : [`${GROUP_LABEL[g]}: ${plural(n, 'rater')}`];
   });
-  const warnings = report.mixWarnings.map(mixWarningText);
+  const warnings = publicMixWarnings(report.mixWarnings).map(mixWarningText);
   const notComparable = new Map<string, string[]>();
   for (const c of report.competencies) {
     for (const g of c.notComparable) notComparable.set(g, [...(notComparable.get(g) ?? []), c.title]);
@@ -576,6 +600,50 @@ function statusOf(input: LeaderReportInput): LeaderReportView['status'] {
   return { kind: 'released', text: `Released to ${input.subject.leaderName} (version ${releasedVersion}).` };
 }
 
+function emptyTextOf(publication: ReportPublication | null): string {
+  if (publication?.state === 'withheld') {
+    const closes = day(publication.closesAt);
+    return (
+      `This report is published when the cycle closes${closes ? ` on ${closes}` : ''}, or earlier if the ` +
+      'coach or HR releases it. Numbers are not shown while responses are still coming in, because each new ' +
+      'response would show up as a change and its ratings could be worked out. Until then only how many ' +
+      'people responded is shown.'
+    );
+  }
+  if (publication?.state === 'updating') {
+    return (
+      'This report is being brought up to date with the latest responses. Its results appear here in a few ' +
+      'moments, once they cover every response.'
+    );
+  }
+  return (
+    'There are no results yet: no responses have been aggregated for this leader. Results appear here a ' +
+    'few moments after the cycle closes or the report is released.'
+  );
+}
+
+function publicationNotes(publication: ReportPublication | null): string[] {
+  if (publication?.state !== 'shown') return [];
+  const notes: string[] = [];
+  if (publication.heldBack && publication.heldBack.length > 0) {
+    const needs = publication.heldBack.map(
+      (p) => `${GROUP_LABEL[p.group].toLowerCase()} at least ${p.required}`,
+    );
+    notes.push(
+      'Later responses are held back: a newer version is shown only once every group that changed has ' +
+        `gained enough responses (${listWords(needs)}), so no one’s ratings can be worked out by comparing ` +
+        'two versions.',
+    );
+  }
+  if (publication.updating) {
+    notes.push(
+      'Later responses are being added to this report; the version shown stays until the update covers ' +
+        'every response.',
+    );
+  }
+  return notes;
+}
+
 /** Builds exactly what the leader report template prints. Pure; numbers from suppressed groups never appear. */
 export function leaderReportView(input: LeaderReportInput): LeaderReportView {
   const { subject, instrument } = input;
@@ -601,21 +669,28 @@ export function leaderReportView(input: LeaderReportInput): LeaderReportView {
     releaseLabel:
       subject.releasedVersion === null
         ? `Release this report to ${subject.leaderName}`
-        : `Release the latest version to ${subject.leaderName}`,
+        : `Release the version shown to ${subject.leaderName}`,
     releaseAction: `/reports/${subject.id}/release`,
     otherReports: input.otherReports,
     changeNote: input.changeNote ?? '',
+    publicationNotes: publicationNotes(input.publication ?? null),
   };
   if (!profile) {
+    const withheld = input.publication?.state === 'withheld' ? input.publication : null;
+    const counts = withheld?.participation ?? null;
     return {
       ...base,
       hasProfile: false,
-      emptyText:
-        'There are no results yet: no responses have been aggregated for this leader. Results appear here a ' +
-        'few moments after the first responses arrive.',
+      emptyText: emptyTextOf(input.publication ?? null),
       summary: {
-        participation: [],
-        participationNotes: [],
+        participation: counts
+          ? RELATIONSHIPS.map((g) => ({ label: GROUP_LABEL[g], ...participationText(g, counts[g]) }))
+          : [],
+        participationNotes: counts
+          ? [
+              `Groups with ${fewerThan(counts.peer.k)} are not counted on their own, so no one’s response can be picked out.`,
+            ]
+          : [],
         strongest: [],
         weakest: [],
         gaps: [],
@@ -634,7 +709,7 @@ export function leaderReportView(input: LeaderReportInput): LeaderReportView {
       topItems: [],
       bottomItems: [],
       comments: [],
-      change: input.change ? changeView(input.change, null) : null,
+      change: null,
     };
   }
 
