@@ -86,7 +86,7 @@ const OVERFLOW = `(() => {
 
 /** Pairs of visible text boxes that overlap, within each section (or the page's main block). */
 const OVERLAPS = `(() => {
-  const SECTIONS = 'main section, main > div > header, main > div, main > article > header';
+  const SECTIONS = 'main section, main > div > header, main > div, main > article > header, main > article > div';
   const hidden = (el) => {
     for (let e = el; e; e = e.parentElement) {
       if (e.classList.contains('visually-hidden')) return true;
@@ -144,6 +144,22 @@ const OVERLAPS = `(() => {
   return problems;
 })()`;
 
+/** Drawn SVG <text> whose box sticks out of its <svg> (the browser cuts it: "−0.25" showed as "0.25"). */
+const SVG_TEXT_OUTSIDE = `(() => {
+  const problems = [];
+  for (const text of document.querySelectorAll('svg text')) {
+    const svg = text.closest('svg');
+    const t = text.getBoundingClientRect();
+    const s = svg.getBoundingClientRect();
+    // A layout the stylesheet hides has no box; <title> and <desc> are not <text>.
+    if (t.width === 0 || s.width === 0) continue;
+    if (t.left < s.left - 0.5 || t.right > s.right + 0.5 || t.top < s.top - 0.5 || t.bottom > s.bottom + 0.5)
+      problems.push('"' + (text.textContent || '').trim().slice(0, 40) + '" sticks out of ' + (svg.getAttribute('class') || 'svg') +
+        ' by ' + Math.round(Math.max(s.left - t.left, t.right - s.right, s.top - t.top, t.bottom - s.bottom)) + ' px');
+  }
+  return problems;
+})()`;
+
 const AXE = `(async () => {
   const result = await window.axe.run(document, { resultTypes: ['violations'] });
   return result.violations
@@ -158,6 +174,7 @@ async function checkScreen(page: Page, name: string) {
     `${name}: horizontal overflow (${overflow.culprits.join(', ')})`,
   ).toBeLessThanOrEqual(overflow.inner);
   expect(await page.evaluate<string[]>(OVERLAPS), `${name}: overlapping text`).toEqual([]);
+  expect(await page.evaluate<string[]>(SVG_TEXT_OUTSIDE), `${name}: chart text cut off`).toEqual([]);
   await page.addScriptTag({ content: axe.source });
   expect(await page.evaluate<string[]>(AXE), `${name}: axe`).toEqual([]);
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
