@@ -9,7 +9,7 @@ import fastifyStatic from '@fastify/static';
 import view from '@fastify/view';
 import Handlebars from 'handlebars';
 import type { Redis } from 'ioredis';
-import { errorPages } from './errors.ts';
+import { errorPages, type SignInRequiredHandler } from './errors.ts';
 import { registerHelpers } from './helpers.ts';
 import { loggerOptions } from './logging.ts';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
@@ -37,6 +37,11 @@ export interface WebAppOptions {
   metricsToken?: string | undefined;
   /** Referrer-Policy; survey pages use no-referrer so a link never leaks through a Referer header. */
   referrerPolicy?: 'no-referrer' | 'same-origin';
+  /**
+   * Answers a page (not /api/) that needs a signed-in viewer (a 401 error); by default a 303 to /sign-in.
+   * The report service uses it to say a session has expired and where to come back to.
+   */
+  signInRequired?: SignInRequiredHandler;
 }
 
 /**
@@ -127,7 +132,7 @@ export async function createWebApp(options: WebAppOptions): Promise<FastifyInsta
   });
   // Shared templates (error page) are looked up by a path relative to the service's views.
   app.decorate('sharedView', rel);
-  await app.register(errorPages);
+  await app.register(errorPages, { signInRequired: options.signInRequired });
 
   // Every state-changing request carries a CSRF token, whatever route it reaches.
   app.addHook('preHandler', (request, reply, done) => {

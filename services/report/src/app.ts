@@ -10,7 +10,7 @@ import multipart from '@fastify/multipart';
 import { sessions } from './auth/session.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { nominationRoutes } from './routes/nominations.ts';
-import { signInRoutes } from './routes/sign-in.ts';
+import { signInRequiredPage, signInRoutes } from './routes/sign-in.ts';
 import { apiRoutes } from './routes/api.ts';
 import { hrRoutes } from './routes/hr.ts';
 import { createInstrumentReader, reportRoutes } from './routes/reports.ts';
@@ -59,6 +59,7 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
     logStream: deps.logStream,
     redis: deps.redis,
     bodyLimit: 2 * 1024 * 1024,
+    signInRequired: signInRequiredPage,
     readiness: async () => {
       await deps.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
       if (deps.redis) await deps.redis.ping();
