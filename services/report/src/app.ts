@@ -14,7 +14,7 @@ import { signInRequiredPage, signInRoutes } from './routes/sign-in.ts';
 import { apiRoutes } from './routes/api.ts';
 import { hrRoutes } from './routes/hr.ts';
 import { createInstrumentReader, reportRoutes } from './routes/reports.ts';
-import { refuseUnreadableFields } from './input-guard.ts';
+import { refuseUnreadableFields, refuseUnreadableQuery } from './input-guard.ts';
 import { createReportCache, type ReportCache } from './report-cache.ts';
 
 export interface ReportAppDeps {
@@ -68,6 +68,7 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
 
   // Before any route: a NUL character or a repeated field is a 400 here, not a 500 in a handler.
   refuseUnreadableFields(app);
+  refuseUnreadableQuery(app);
 
   const pushJobs = () =>
     outboxRepository.tryDrainJobs(deps.db, deps.producer?.add, (error) =>
