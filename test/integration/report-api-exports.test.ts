@@ -152,6 +152,31 @@ describe('changes.csv', () => {
   });
 });
 
+describe('the HR dashboard', () => {
+  it("prints each cycle's release date in the cycles table, a dash before it is released", async () => {
+    const cycles = await t.db
+      .selectFrom('cycles')
+      .select(['id', 'name', 'kind'])
+      .where('programme_id', '=', programmeId)
+      .execute();
+    const baseline = cycles.find((c) => c.kind === 'baseline')!;
+    const followUp = cycles.find((c) => c.kind === 'follow_up')!;
+    await t.db
+      .updateTable('cycles')
+      .set({ released_at: new Date('2026-05-14T10:00:00Z') })
+      .where('id', '=', baseline.id)
+      .execute();
+    await t.db.updateTable('cycles').set({ released_at: null }).where('id', '=', followUp.id).execute();
+    const page = (await get(`/hr/programmes/${programmeId}`, cookies.hr, 'text/html')).body;
+    const table = page.slice(page.indexOf('id="cycles"'), page.indexOf('id="participation"'));
+    expect(table).toContain('<th scope="col">Released</th>');
+    const row = (name: string) =>
+      table.slice(table.indexOf(`<th scope="row">${name}</th>`)).split('</tr>')[0]!;
+    expect(row(baseline.name)).toMatch(/<td>14 May 2026<\/td>/);
+    expect(row(followUp.name)).toContain('<td>—</td>');
+  });
+});
+
 describe('who may fetch them', () => {
   it('HR and admins of the organisation only: 404 for a coach or another organisation, 401 signed out', async () => {
     for (const url of [
