@@ -6,6 +6,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { SCREENSHOTS } from './support/screenshots.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultRepository } from '@panorama/db';
+import { newToken } from '@panorama/domain';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
 import { reportApp, seedReports, sessionFor } from '../support/report-pages-seed.ts';
 
@@ -54,7 +55,7 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function open(width: number, url: string, cookie: string | null): Promise<Page> {
+async function open(width: number, url: string, cookie: string | null, status = 200): Promise<Page> {
   // bypassCSP lets the test inject axe-core; the app's own pages never need it.
   const context = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
   if (cookie) {
@@ -64,7 +65,7 @@ async function open(width: number, url: string, cookie: string | null): Promise<
   }
   const page = await context.newPage();
   const response = await page.goto(`${base}${url}`);
-  expect(response?.status()).toBe(200);
+  expect(response?.status()).toBe(status);
   return page;
 }
 
@@ -186,6 +187,13 @@ describe('report screens', () => {
     it(`sign-in page at ${width} px`, async () => {
       const page = await open(width, '/sign-in', null);
       await checkScreen(page, `report-sign-in-${width}`);
+    });
+
+    it(`expired-session sign-in page at ${width} px`, async () => {
+      // A well-formed session id that has no live session: what a browser holds after its session expired.
+      const page = await open(width, programmePath, newToken(), 401);
+      await expect(page.locator('.notice').textContent()).resolves.toContain('Your session has expired');
+      await checkScreen(page, `report-session-expired-${width}`);
     });
 
     it(`leader report with change at ${width} px`, async () => {
