@@ -7,6 +7,7 @@ import { chromiumPath } from './support/chromium.ts';
 import { SCREENSHOTS } from './support/screenshots.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultRepository } from '@panorama/db';
+import { newToken } from '@panorama/domain';
 import { createTestDatabase, type TestDatabase } from '../support/fixtures.ts';
 import { reportApp, seedReports, sessionFor } from '../support/report-pages-seed.ts';
 
@@ -55,7 +56,7 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function open(width: number, url: string, cookie: string | null): Promise<Page> {
+async function open(width: number, url: string, cookie: string | null, status = 200): Promise<Page> {
   // bypassCSP lets the test inject axe-core; the app's own pages never need it.
   const context = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
   if (cookie) {
@@ -65,7 +66,7 @@ async function open(width: number, url: string, cookie: string | null): Promise<
   }
   const page = await context.newPage();
   const response = await page.goto(`${base}${url}`);
-  expect(response?.status()).toBe(200);
+  expect(response?.status()).toBe(status);
   return page;
 }
 
@@ -87,7 +88,7 @@ const OVERFLOW = `(() => {
 
 /** Pairs of visible text boxes that overlap, within each section (or the page's main block). */
 const OVERLAPS = `(() => {
-  const SECTIONS = 'main section, main > div > header, main > div, main > article > header';
+  const SECTIONS = 'main section, main > div > header, main > div, main > article > header, main > article > div';
   const hidden = (el) => {
     for (let e = el; e; e = e.parentElement) {
       if (e.classList.contains('visually-hidden')) return true;
@@ -145,6 +146,22 @@ const OVERLAPS = `(() => {
   return problems;
 })()`;
 
+/** Drawn SVG <text> whose box sticks out of its <svg> (the browser cuts it: "−0.25" showed as "0.25"). */
+const SVG_TEXT_OUTSIDE = `(() => {
+  const problems = [];
+  for (const text of document.querySelectorAll('svg text')) {
+    const svg = text.closest('svg');
+    const t = text.getBoundingClientRect();
+    const s = svg.getBoundingClientRect();
+    // A layout the stylesheet hides has no box; <title> and <desc> are not <text>.
+    if (t.width === 0 || s.width === 0) continue;
+    if (t.left < s.left - 0.5 || t.right > s.right + 0.5 || t.top < s.top - 0.5 || t.bottom > s.bottom + 0.5)
+      problems.push('"' + (text.textContent || '').trim().slice(0, 40) + '" sticks out of ' + (svg.getAttribute('class') || 'svg') +
+        ' by ' + Math.round(Math.max(s.left - t.left, t.right - s.right, s.top - t.top, t.bottom - s.bottom)) + ' px');
+  }
+  return problems;
+})()`;
+
 const AXE = `(async () => {
   const result = await window.axe.run(document, { resultTypes: ['violations'] });
   return result.violations
@@ -159,6 +176,7 @@ async function checkScreen(page: Page, name: string) {
     `${name}: horizontal overflow (${overflow.culprits.join(', ')})`,
   ).toBeLessThanOrEqual(overflow.inner);
   expect(await page.evaluate<string[]>(OVERLAPS), `${name}: overlapping text`).toEqual([]);
+  expect(await page.evaluate<string[]>(SVG_TEXT_OUTSIDE), `${name}: chart text cut off`).toEqual([]);
   await page.addScriptTag({ content: axe.source });
   expect(await page.evaluate<string[]>(AXE), `${name}: axe`).toEqual([]);
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
@@ -170,6 +188,13 @@ describe('report screens', () => {
     it(`sign-in page at ${width} px`, async () => {
       const page = await open(width, '/sign-in', null);
       await checkScreen(page, `report-sign-in-${width}`);
+    });
+
+    it(`expired-session sign-in page at ${width} px`, async () => {
+      // A well-formed session id that has no live session: what a browser holds after its session expired.
+      const page = await open(width, programmePath, newToken(), 401);
+      await expect(page.locator('.notice').textContent()).resolves.toContain('Your session has expired');
+      await checkScreen(page, `report-session-expired-${width}`);
     });
 
     it(`leader report with change at ${width} px`, async () => {

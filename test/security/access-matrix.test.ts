@@ -103,6 +103,18 @@ const TABLE: Row[] = [
     url: () => `/api/programmes/${ids.programme}/cohort`,
     expect: only(STAFF, 200, 401),
   },
+  {
+    method: 'GET',
+    route: '/api/programmes/:programmeId/subjects',
+    url: () => `/api/programmes/${ids.programme}/subjects`,
+    expect: only(STAFF, 200, 401),
+  },
+  {
+    method: 'GET',
+    route: '/api/programmes/:programmeId/profiles',
+    url: () => `/api/programmes/${ids.programme}/profiles`,
+    expect: only(STAFF, 200, 401),
+  },
   { method: 'GET', route: '/hr', url: () => '/hr', expect: only([...STAFF, 'otherOrgHr'], 200) },
   {
     method: 'GET',
@@ -120,6 +132,12 @@ const TABLE: Row[] = [
     method: 'GET',
     route: '/hr/programmes/:programmeId/export/profiles.csv',
     url: () => `/hr/programmes/${ids.programme}/export/profiles.csv`,
+    expect: only(STAFF, 200),
+  },
+  {
+    method: 'GET',
+    route: '/hr/programmes/:programmeId/export/changes.csv',
+    url: () => `/hr/programmes/${ids.programme}/export/changes.csv`,
     expect: only(STAFF, 200),
   },
   { method: 'GET', route: '/admin', url: () => '/admin', expect: only([...STAFF, 'otherOrgHr'], 200) },

@@ -9,7 +9,7 @@ import view from '@fastify/view';
 import Handlebars from 'handlebars';
 import type { Redis } from 'ioredis';
 import { ValidationError } from '@panorama/domain';
-import { DEFAULT_WEB_TEXT, errorPages, type WebText } from './errors.ts';
+import { DEFAULT_WEB_TEXT, errorPages, type SignInRequiredHandler, type WebText } from './errors.ts';
 import { registerHelpers } from './helpers.ts';
 import { loggerOptions } from './logging.ts';
 import { pino, type DestinationStream, type LoggerOptions } from 'pino';
@@ -63,6 +63,11 @@ export interface WebAppOptions {
   referrerPolicy?: 'no-referrer' | 'same-origin';
   /** Words of the layout and error pages; English when absent (the survey passes its locale's). */
   text?: WebText;
+  /**
+   * Answers a page (not /api/) that needs a signed-in viewer (a 401 error); by default a 303 to /sign-in.
+   * The report service uses it to say a session has expired and where to come back to.
+   */
+  signInRequired?: SignInRequiredHandler;
 }
 
 /**
@@ -163,7 +168,10 @@ export async function createWebApp(options: WebAppOptions): Promise<FastifyInsta
   });
   // Shared templates (error page) are looked up by a path relative to the service's views.
   app.decorate('sharedView', rel);
-  await app.register(errorPages, { text: options.text ?? DEFAULT_WEB_TEXT });
+  await app.register(errorPages, {
+    text: options.text ?? DEFAULT_WEB_TEXT,
+    signInRequired: options.signInRequired,
+  });
 
   // Every state-changing request carries a CSRF token, whatever route it reaches.
   app.addHook('preHandler', (request, reply, done) => {

@@ -102,14 +102,31 @@ async function send(app: FastifyInstance, request: FastifyRequest, reply: Fastif
     .send(await reply.viewAsync(app.sharedView('error.hbs'), { ...view, pageTitle: view.title }));
 }
 
+/** Answers a page request that needs a signed-in viewer (see `WebAppOptions.signInRequired`). */
+export type SignInRequiredHandler = (
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) => Promise<unknown>;
+
 /** One place decides statuses; 5xx details are logged and masked, never shown. */
 export const errorPages = fp(
-  async (app: FastifyInstance, options: { text?: WebText }) => {
+  async (
+    app: FastifyInstance,
+    options: { text?: WebText; signInRequired?: SignInRequiredHandler | undefined },
+  ) => {
     const text = options.text ?? DEFAULT_WEB_TEXT;
     app.setErrorHandler(async (error: FastifyError, request, reply) => {
       // A page that needs a signed-in viewer sends people to sign in rather than showing an error.
-      if (error.statusCode === 401 && !request.url.startsWith('/api/'))
-        return reply.redirect('/sign-in', 303);
+      if (error.statusCode === 401 && !request.url.startsWith('/api/')) {
+        if (!options.signInRequired) return reply.redirect('/sign-in', 303);
+        try {
+          return await options.signInRequired(error, request, reply);
+        } catch (renderError) {
+          request.log.error({ err: renderError }, 'sign-in page failed to render');
+          return reply.redirect('/sign-in', 303);
+        }
+      }
       const view = classify(error, text.errors);
       // An outage (503) is expected and logged briefly; anything else on our side with its stack.
       if (view.status === 503)

@@ -10,11 +10,11 @@ import multipart from '@fastify/multipart';
 import { sessions } from './auth/session.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { nominationRoutes } from './routes/nominations.ts';
-import { signInRoutes } from './routes/sign-in.ts';
+import { signInRequiredPage, signInRoutes } from './routes/sign-in.ts';
 import { apiRoutes } from './routes/api.ts';
 import { hrRoutes } from './routes/hr.ts';
 import { createInstrumentReader, reportRoutes } from './routes/reports.ts';
-import { refuseUnreadableFields } from './input-guard.ts';
+import { refuseUnreadableFields, refuseUnreadableQuery } from './input-guard.ts';
 import { createReportCache, type ReportCache } from './report-cache.ts';
 
 export interface ReportAppDeps {
@@ -59,6 +59,7 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
     logStream: deps.logStream,
     redis: deps.redis,
     bodyLimit: 2 * 1024 * 1024,
+    signInRequired: signInRequiredPage,
     readiness: async () => {
       await deps.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
       if (deps.redis) await deps.redis.ping();
@@ -67,6 +68,7 @@ export async function buildReportApp(deps: ReportAppDeps): Promise<FastifyInstan
 
   // Before any route: a NUL character or a repeated field is a 400 here, not a 500 in a handler.
   refuseUnreadableFields(app);
+  refuseUnreadableQuery(app);
 
   const pushJobs = () =>
     outboxRepository.tryDrainJobs(deps.db, deps.producer?.add, (error) =>

@@ -22,3 +22,4 @@ export {
   type ReportCache,
   type RenderedReport,
 } from './report-cache.ts';
+export { safeReturnPath } from './routes/sign-in.ts';

@@ -13,11 +13,14 @@ export interface SessionOptions {
   ttlHours: number;
 }
 
-/** Thrown when a page needs a signed-in viewer; the error handler turns it into a redirect to sign in. */
+/**
+ * Thrown when a page needs a signed-in viewer. Without a session cookie the error handler redirects to sign
+ * in; with one that is no longer valid (`expired`) it answers 401 with the sign-in page saying so.
+ */
 export class SignInRequiredError extends Error {
   readonly statusCode = 401;
-  constructor() {
-    super('Please sign in to see this page.');
+  constructor(readonly expired = false) {
+    super(expired ? 'Your session has expired — sign in again.' : 'Please sign in to see this page.');
     this.name = 'SignInRequiredError';
   }
 }
@@ -29,11 +32,19 @@ export class SignInRequiredError extends Error {
 export const sessions = fp(
   async (app: FastifyInstance, options: SessionOptions) => {
     app.decorateRequest('viewer', null);
-    app.addHook('onRequest', async (request) => {
+    app.decorateRequest('sessionExpired', false);
+    app.addHook('onRequest', async (request, reply) => {
       const id = request.cookies[SESSION_COOKIE];
-      if (!id || !TOKEN_PATTERN.test(id)) return;
-      request.viewer =
-        (await sessionRepository.viewer(options.db, tokenMac(options.keys.session, id))) ?? null;
+      if (id === undefined) return;
+      request.viewer = TOKEN_PATTERN.test(id)
+        ? ((await sessionRepository.viewer(options.db, tokenMac(options.keys.session, id))) ?? null)
+        : null;
+      // A cookie for a session that has expired or was ended elsewhere: drop it, and remember why, so a
+      // page that needs a viewer can say so instead of silently sending them to sign in.
+      if (!request.viewer) {
+        request.sessionExpired = true;
+        reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      }
     });
     app.decorateReply(
       'startSession',
@@ -65,7 +76,7 @@ export const sessions = fp(
 
 /** The viewer, or a SignInRequiredError. */
 export function signedIn(request: FastifyRequest): Viewer {
-  if (!request.viewer) throw new SignInRequiredError();
+  if (!request.viewer) throw new SignInRequiredError(request.sessionExpired);
   return request.viewer;
 }
 
@@ -83,6 +94,8 @@ export function requireRole(request: FastifyRequest, ...roles: Role[]): Viewer {
 declare module 'fastify' {
   interface FastifyRequest {
     viewer: Viewer | null;
+    /** A session cookie came with the request but its session is no longer valid (it has been cleared). */
+    sessionExpired: boolean;
   }
   interface FastifyReply {
     startSession(personId: string, sessionId: string): Promise<void>;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { changeAxis, ciChart } from './ci-chart.ts';
+import { tickLabelWidth } from './dot-plot.ts';
 import { binValues, histogram } from './histogram.ts';
 import { profileChart, type ProfileChartRow } from './profile-chart.ts';
 import { assertWellFormed } from './well-formed.test-helper.ts';
@@ -74,6 +75,22 @@ describe('ciChart', () => {
   it('picks an axis at quarter points that holds zero and every interval', () => {
     expect(changeAxis([0.05, 0.35])).toEqual({ min: -0.25, max: 0.5, ticks: [-0.25, 0, 0.25, 0.5] });
     expect(changeAxis([-1.1, 1.2]).ticks).toContain(0);
+  });
+
+  it('keeps the end tick labels of both layouts inside the chart (they were cut on phones)', () => {
+    const chart = ciChart({ id: 'c', rows: [{ title: 'A', mean: 0.2, ci: [-0.05, 0.35] }] });
+    for (const svg of chart.svg.split('</svg>').filter(Boolean)) {
+      const width = Number(/viewBox="0 0 (\d+) /.exec(svg)?.[1]);
+      const ticks = [
+        ...svg.matchAll(/<text x="([\d.-]+)" y="[\d.]+" text-anchor="middle"[^>]*>([^<]+)<\/text>/g),
+      ];
+      expect(ticks.map((m) => m[2])).toEqual(['−0.25', '0.00', '+0.25', '+0.50']);
+      for (const [, x, label] of ticks) {
+        const half = tickLabelWidth(label!, 15) / 2;
+        expect(Number(x) - half, `${label} at the left`).toBeGreaterThanOrEqual(0);
+        expect(Number(x) + half, `${label} at the right`).toBeLessThanOrEqual(width);
+      }
+    }
   });
 });
 

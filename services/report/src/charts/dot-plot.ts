@@ -56,8 +56,13 @@ const GEOMETRY = {
  */
 export function dotPlot(input: DotPlotInput, layout: DotPlotLayout): string {
   const g = GEOMETRY[layout];
-  const left = layout === 'wide' ? g.labelWidth : 14;
-  const plotRight = g.width - g.right;
+  // Tick labels are centred on their gridline, so the first and last stick out by half their width: the
+  // plot keeps that much room at its sides ("−0.25" and "+0.50" were cut on phones).
+  const halfLabel =
+    Math.max(0, ...input.axis.ticks.map((t) => tickLabelWidth(input.axis.format(t), g.font))) / 2;
+  const side = Math.ceil(halfLabel) + 4;
+  const left = layout === 'wide' ? g.labelWidth : Math.max(14, side);
+  const plotRight = g.width - Math.max(g.right, side);
   const span = input.axis.max - input.axis.min || 1;
   const x = (v: number) =>
     left +
@@ -116,7 +121,7 @@ export function dotPlot(input: DotPlotInput, layout: DotPlotLayout): string {
       // A halo in the row's own background keeps the label readable over the gridlines.
       const halo = i % 2 === 1 ? '#f3f1ec' : '#ffffff';
       parts.push(
-        `<text x="${left - 6}" y="${coord(top + g.labelAbove - 6)}" fill="#1f2430" font-weight="600" stroke="${halo}" stroke-width="5" stroke-linejoin="round" paint-order="stroke">${escapeHtml(line)}</text>`,
+        `<text x="8" y="${coord(top + g.labelAbove - 6)}" fill="#1f2430" font-weight="600" stroke="${halo}" stroke-width="5" stroke-linejoin="round" paint-order="stroke">${escapeHtml(line)}</text>`,
       );
     }
     const drawn = input.series.filter((s) => typeof row.values[s.key] === 'number');
@@ -153,6 +158,14 @@ export function dotPlot(input: DotPlotInput, layout: DotPlotLayout): string {
   });
   parts.push('</svg>');
   return parts.join('');
+}
+
+/**
+ * A generous estimate of a tick label's drawn width in px: digits, signs and the decimal point of the
+ * system sans-serif are at most 0.6 em wide (the point and minus less).
+ */
+export function tickLabelWidth(label: string, font: number): number {
+  return [...label].length * font * 0.6;
 }
 
 /** The legend of a dot plot, as an HTML list with a swatch per series. */

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { resultRepository, type Db } from '@panorama/db';
+import { reportReadRepository, resultRepository, type Db } from '@panorama/db';
 import { publicMixWarnings, type Profile } from '@panorama/domain';
 import { requireRole, signedIn } from '../auth/session.ts';
 import type { StoredCohort } from '../view-models/hr-programme.ts';
+import { JSON_FORMAT, PROFILES_CSV_COLUMNS } from '../view-models/exports.ts';
 import type { ReportPublication } from '../view-models/leader-report.ts';
 import { publicProfile } from '../view-models/public-profile.ts';
-import { programmeOfViewer } from './hr.ts';
+import { programmeOfViewer, programmeProfileRecords } from './hr.ts';
 import { loadSubjectReport, type InstrumentReader } from './reports.ts';
 
 export interface ApiRouteDeps {
@@ -80,6 +81,42 @@ export function apiRoutes(deps: ApiRouteDeps) {
           : null,
       };
     });
+
+    // The programme's leaders, one entry per leader and cycle: who they are, not what they scored.
+    app.get<{ Params: { programmeId: string } }>(
+      '/api/programmes/:programmeId/subjects',
+      async (request, reply) => {
+        const viewer = requireRole(request, 'hr', 'admin');
+        const programme = await programmeOfViewer(deps.db, viewer.organisationId, request.params.programmeId);
+        const subjects = await reportReadRepository.subjectsOfProgramme(deps.db, programme.id);
+        reply.header('cache-control', 'no-store');
+        return {
+          programme: { id: programme.id, name: programme.name },
+          subjects: subjects.map((s) => ({
+            id: s.id,
+            leaderName: s.leader_name,
+            cycle: { id: s.cycle_id, name: s.cycle_name, kind: s.cycle_kind },
+            releasedVersion: s.released_version,
+          })),
+        };
+      },
+    );
+
+    // profiles.csv as JSON: the same records (programmeProfileRecords), text as is and null where empty.
+    app.get<{ Params: { programmeId: string } }>(
+      '/api/programmes/:programmeId/profiles',
+      async (request, reply) => {
+        const viewer = requireRole(request, 'hr', 'admin');
+        const programme = await programmeOfViewer(deps.db, viewer.organisationId, request.params.programmeId);
+        const profiles = await programmeProfileRecords(deps.db, programme.id, JSON_FORMAT);
+        reply.header('cache-control', 'no-store');
+        return {
+          programme: { id: programme.id, name: programme.name },
+          columns: PROFILES_CSV_COLUMNS,
+          profiles,
+        };
+      },
+    );
   };
 }
 

@@ -6,10 +6,14 @@ import { requireRole } from '../auth/session.ts';
 import { page } from '../render.ts';
 import { isUuid } from '../view-models/access.ts';
 import {
+  changesCsvRecords,
   cohortCsvRecords,
   profilesCsvRecords,
+  CHANGES_CSV_COLUMNS,
   COHORT_CSV_COLUMNS,
+  CSV_FORMAT,
   PROFILES_CSV_COLUMNS,
+  type RecordFormat,
 } from '../view-models/exports.ts';
 import {
   hrProgrammesView,
@@ -30,6 +34,32 @@ export async function programmeOfViewer(db: Db, organisationId: string, programm
   const programme = await reportReadRepository.programmeInOrganisation(db, { programmeId, organisationId });
   if (!programme) throw new NotFoundError(NOT_FOUND);
   return programme;
+}
+
+/**
+ * Every leader's profile staff may see (the publication rule) of a programme as export records: profiles.csv in {@link CSV_FORMAT}, the
+ * JSON API's `/profiles` in JSON_FORMAT, from the same rows.
+ */
+export async function programmeProfileRecords(
+  db: Db,
+  programmeId: string,
+  format: RecordFormat = CSV_FORMAT,
+) {
+  const rows = await resultRepository.publishedProfilesOfProgramme(db, programmeId);
+  return rows.flatMap((row) =>
+    profilesCsvRecords(
+      {
+        leaderName: row.leader_name,
+        leaderEmail: row.leader_email,
+        cycleName: row.cycle_name,
+        cycleKind: row.cycle_kind,
+        version: row.version,
+        releasedVersion: row.released_version,
+        profile: row.data as Profile,
+      },
+      format,
+    ),
+  );
 }
 
 /** HR's programme list and dashboard, and the CSV exports (aggregates only, never rater-level data). */
@@ -116,22 +146,42 @@ export function hrRoutes(deps: HrRouteDeps) {
       async (request, reply) => {
         const viewer = requireRole(request, 'hr', 'admin');
         const programme = await programmeOfViewer(db, viewer.organisationId, request.params.programmeId);
-        const rows = await resultRepository.publishedProfilesOfProgramme(db, programme.id);
-        const records = rows.flatMap((row) =>
-          profilesCsvRecords({
-            leaderName: row.leader_name,
-            leaderEmail: row.leader_email,
-            cycleName: row.cycle_name,
-            cycleKind: row.cycle_kind,
-            version: row.version,
-            releasedVersion: row.released_version,
-            profile: row.data as Profile,
-          }),
-        );
+        const records = await programmeProfileRecords(db, programme.id);
         return reply
           .type('text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="profiles-${programme.id}.csv"`)
           .send(stringify(records, { header: true, columns: [...PROFILES_CSV_COLUMNS] }));
+      },
+    );
+
+    app.get<{ Params: { programmeId: string } }>(
+      '/hr/programmes/:programmeId/export/changes.csv',
+      async (request, reply) => {
+        const viewer = requireRole(request, 'hr', 'admin');
+        const programme = await programmeOfViewer(db, viewer.organisationId, request.params.programmeId);
+        const [changes, cycles] = await Promise.all([
+          resultRepository.publishedChangesOfProgramme(db, programme.id),
+          reportReadRepository.cyclesOfProgramme(db, programme.id),
+        ]);
+        const first = cycles[0];
+        const instrument = first
+          ? await deps.instruments(first.instrument_id, first.instrument_version)
+          : null;
+        const records = changesCsvRecords({
+          changes: changes.map((c) => ({
+            leaderName: c.leader_name,
+            leaderEmail: c.leader_email,
+            cycleName: c.cycle_name,
+            version: c.version,
+            report: (c.data as StoredChange).report,
+          })),
+          competencies: instrument?.competencies.map((c) => ({ id: c.id, title: c.title })) ?? [],
+          kAllOthers: instrument?.anonymity?.k.all_others ?? DEFAULT_ANONYMITY.k.all_others,
+        });
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="changes-${programme.id}.csv"`)
+          .send(stringify(records, { header: true, columns: [...CHANGES_CSV_COLUMNS] }));
       },
     );
   };

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { sessionRepository, type Database } from '@panorama/db';
 import { newToken, NotFoundError, TOKEN_PATTERN, tokenMac, type SecretKeys } from '@panorama/domain';
 import { queueMail } from '../mail-queue.ts';
 import { page } from '../render.ts';
+import { SignInRequiredError } from '../auth/session.ts';
 
 export interface SignInDeps {
   db: Kysely<Database>;
@@ -23,19 +24,71 @@ function home(roles: string[]): string {
   return '/me';
 }
 
+/**
+ * `value` if it is a path on this site to come back to after signing in, else null: one leading slash (not
+ * `//host` or `/\host`, which leave the site), no spaces or control characters, and not a sign-in page.
+ */
+export function safeReturnPath(value: unknown): string | null {
+  if (typeof value !== 'string' || value.length > 1000) return null;
+  // eslint-disable-next-line no-control-regex
+  if (!/^\/(?![/\\])[^\u0000-\u0020\u007F\\]*$/.test(value)) return null;
+  const url = new URL(value, 'http://panorama.invalid');
+  if (url.origin !== 'http://panorama.invalid') return null;
+  if (/^\/(sign-in|sign-out)(\/|$)/.test(url.pathname)) return null;
+  return value;
+}
+
+/**
+ * The page an expired visitor wanted: the address of a GET; for a form post, the nearest page its address
+ * lies under (`/reports/:id/release` → `/reports/:id`), as pages send no Referer (see the layout).
+ */
+function wantedPage(request: FastifyRequest): string | null {
+  const path = request.url.split('?')[0] ?? '/';
+  if (request.method === 'GET' || request.method === 'HEAD') return safeReturnPath(request.url);
+  const pattern = request.routeOptions.url?.split('/');
+  const segments = path.split('/');
+  if (!pattern || pattern.length !== segments.length) return null;
+  for (let n = segments.length; n > 1; n--) {
+    if (request.server.hasRoute({ method: 'GET', url: pattern.slice(0, n).join('/') }))
+      return safeReturnPath(segments.slice(0, n).join('/'));
+  }
+  return null;
+}
+
+/**
+ * The answer to a page that needs a signed-in viewer (the error handler calls it): with a session cookie that
+ * is no longer valid, a 401 sign-in page saying the session expired, with a link back to the page wanted;
+ * without one, a redirect to sign in. A form post is not replayed (its CSRF token and session are gone): its page is offered again.
+ */
+export async function signInRequiredPage(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (!(error instanceof SignInRequiredError) || !error.expired) return reply.redirect('/sign-in', 303);
+  reply.code(401);
+  return page(request, reply, 'sign-in.hbs', {
+    pageTitle: 'Your session has expired',
+    expired: true,
+    next: wantedPage(request),
+  });
+}
+
 export function signInRoutes(deps: SignInDeps) {
   return async (app: FastifyInstance) => {
     app.get('/', async (request, reply) => {
       if (request.viewer) return reply.redirect(home(request.viewer.roles), 303);
+      if (request.sessionExpired) throw new SignInRequiredError(true);
       return reply.redirect('/sign-in', 303);
     });
 
-    app.get('/sign-in', async (request, reply) => {
-      if (request.viewer) return reply.redirect(home(request.viewer.roles), 303);
-      return page(request, reply, 'sign-in.hbs', { pageTitle: 'Sign in' });
+    app.get<{ Querystring: { next?: string } }>('/sign-in', async (request, reply) => {
+      const next = safeReturnPath(request.query.next);
+      if (request.viewer) return reply.redirect(next ?? home(request.viewer.roles), 303);
+      return page(request, reply, 'sign-in.hbs', {
+        pageTitle: 'Sign in',
+        expired: request.sessionExpired,
+        next,
+      });
     });
 
-    app.post<{ Body: { email?: unknown } }>(
+    app.post<{ Body: { email?: unknown; next?: unknown } }>(
       '/sign-in',
       {
         config: {
@@ -58,11 +111,13 @@ export function signInRoutes(deps: SignInDeps) {
       },
       async (request, reply) => {
         const email = typeof request.body?.email === 'string' ? request.body.email.trim().toLowerCase() : '';
+        const next = safeReturnPath(request.body?.next);
         if (!EMAIL.test(email) || email.length > 254) {
           reply.code(400);
           return page(request, reply, 'sign-in.hbs', {
             pageTitle: 'Sign in',
             email,
+            next,
             problems: [{ path: 'email', message: 'Enter your email address, like name@example.com.' }],
           });
         }
@@ -83,7 +138,9 @@ export function signInRoutes(deps: SignInDeps) {
               template: 'sign-in',
               data: {
                 name: person.name,
-                link: `${deps.reportBaseUrl.replace(/\/$/, '')}/sign-in/${token}`,
+                link:
+                  `${deps.reportBaseUrl.replace(/\/$/, '')}/sign-in/${token}` +
+                  (next ? `?next=${encodeURIComponent(next)}` : ''),
                 expiresInMinutes: LINK_MINUTES,
               },
             });
@@ -101,7 +158,7 @@ export function signInRoutes(deps: SignInDeps) {
 
     // The link in the email shows a button rather than signing in on GET, so mail scanners that follow links
     // cannot spend it.
-    app.get<{ Params: { token: string } }>(
+    app.get<{ Params: { token: string }; Querystring: { next?: string } }>(
       '/sign-in/:token',
       { config: { rateLimit: { max: 30, timeWindow: '1 minute' } } },
       async (request, reply) => {
@@ -114,11 +171,17 @@ export function signInRoutes(deps: SignInDeps) {
             'This sign-in link has expired or was already used. Ask for a new one on the sign-in page.',
           );
         }
-        return page(request, reply, 'sign-in-confirm.hbs', { pageTitle: 'Sign in', token });
+        const next = safeReturnPath(request.query.next);
+        return page(request, reply, 'sign-in-confirm.hbs', {
+          pageTitle: 'Sign in',
+          token,
+          next,
+          nextQuery: next && encodeURIComponent(next),
+        });
       },
     );
 
-    app.post<{ Params: { token: string } }>(
+    app.post<{ Params: { token: string }; Querystring: { next?: string } }>(
       '/sign-in/:token',
       { config: { rateLimit: { max: 30, timeWindow: '1 minute' } } },
       async (request, reply) => {
@@ -132,7 +195,7 @@ export function signInRoutes(deps: SignInDeps) {
           );
         }
         await reply.startSession(personId, newToken());
-        return reply.redirect('/', 303);
+        return reply.redirect(safeReturnPath(request.query.next) ?? '/', 303);
       },
     );
 

@@ -1,4 +1,4 @@
-import type { CohortReport, GroupKey, Profile } from '@panorama/domain';
+import type { ChangeReport, CohortReport, GroupKey, Profile } from '@panorama/domain';
 import { fewerThan } from './format.ts';
 
 /** Columns of cohort.csv: one row per competency, cohort-level statistics only. */
@@ -41,7 +41,15 @@ export const PROFILES_CSV_COLUMNS = [
   'not_shown',
 ] as const;
 
-type Row = Record<string, string | number>;
+type Row = Record<string, string | number | null>;
+
+/** How a record is written: for a CSV file (formula-safe text, '' when empty) or for JSON (as is, null). */
+export interface RecordFormat {
+  text: (value: string) => string;
+  empty: '' | null;
+}
+export const CSV_FORMAT: RecordFormat = { text: (value) => safeCell(value), empty: '' };
+export const JSON_FORMAT: RecordFormat = { text: (value) => value, empty: null };
 
 /**
  * Spreadsheet programs run a cell that starts with = + - @ as a formula; such text cells get a leading
@@ -92,40 +100,112 @@ export function cohortCsvRecords(report: CohortReport, competencies: { id: strin
   });
 }
 
-/** profiles.csv rows of one leader's profile: n and mean of every shown group; suppressed groups are named only. */
-export function profilesCsvRecords(input: {
-  leaderName: string;
-  leaderEmail: string;
-  cycleName: string;
-  cycleKind: string;
-  version: number;
-  releasedVersion: number | null;
-  profile: Profile;
-}): Row[] {
+/**
+ * profiles.csv rows of one leader's profile: n and mean of every shown group; suppressed groups are named
+ * only. The JSON API's profiles are the same records in {@link JSON_FORMAT}.
+ */
+export function profilesCsvRecords(
+  input: {
+    leaderName: string;
+    leaderEmail: string;
+    cycleName: string;
+    cycleKind: string;
+    version: number;
+    releasedVersion: number | null;
+    profile: Profile;
+  },
+  format: RecordFormat = CSV_FORMAT,
+): Row[] {
+  const { text, empty } = format;
   return input.profile.competencies.map((c) => {
     const row: Row = {
-      leader_name: safeCell(input.leaderName),
-      leader_email: safeCell(input.leaderEmail),
-      cycle: safeCell(input.cycleName),
+      leader_name: text(input.leaderName),
+      leader_email: text(input.leaderEmail),
+      cycle: text(input.cycleName),
       cycle_kind: input.cycleKind,
       profile_version: input.version,
-      released_version: input.releasedVersion ?? '',
+      released_version: input.releasedVersion ?? empty,
       competency_id: c.id,
-      competency: safeCell(c.title),
+      competency: text(c.title),
     };
     const hidden: string[] = [];
     for (const g of PROFILE_GROUPS) {
       const result = c.groups[g];
       if (result.suppressed) {
         if (g !== 'self' && g !== 'manager') hidden.push(`${g} (${fewerThan(result.k)})`);
-        row[`${g}_n`] = '';
-        row[`${g}_mean`] = '';
+        row[`${g}_n`] = empty;
+        row[`${g}_mean`] = empty;
       } else {
         row[`${g}_n`] = result.n;
-        row[`${g}_mean`] = num(result.mean);
+        const mean = num(result.mean);
+        row[`${g}_mean`] = mean === '' ? empty : mean;
       }
     }
     row['not_shown'] = hidden.join('; ');
     return row;
+  });
+}
+
+/** Columns of changes.csv: one row per leader and competency, the change behind the HR heatmap. */
+export const CHANGES_CSV_COLUMNS = [
+  'leader_name',
+  'leader_email',
+  'cycle',
+  'change_version',
+  'competency_id',
+  'competency',
+  'status',
+  'change_all_others',
+  'reliable_change',
+] as const;
+
+const VERDICT: Record<string, string> = {
+  improved: 'improved',
+  deteriorated: 'declined',
+  no_reliable_change: 'no reliable change',
+};
+
+/**
+ * changes.csv rows: each leader's change from all others per competency, as the heatmap shows it. A cell
+ * the heatmap hides (fewer than k from all others in a cycle) and, like the heatmap, every cell while fewer
+ * than k leaders have comparable results, carries its reason in `status` and no numbers.
+ */
+export function changesCsvRecords(input: {
+  changes: {
+    leaderName: string;
+    leaderEmail: string;
+    cycleName: string;
+    version: number;
+    report: ChangeReport;
+  }[];
+  competencies: { id: string; title: string }[];
+  kAllOthers: number;
+}): Row[] {
+  const { changes, competencies, kAllOthers } = input;
+  const comparable = changes.filter((c) => c.report.competencies.some((x) => x.allOthers.available)).length;
+  const tooFewLeaders = comparable < kAllOthers;
+  const sorted = [...changes].sort((a, b) => a.leaderName.localeCompare(b.leaderName, 'en'));
+  return sorted.flatMap((change) => {
+    const byId = new Map(change.report.competencies.map((c) => [c.id, c]));
+    return competencies.map((competency) => {
+      const base = {
+        leader_name: safeCell(change.leaderName),
+        leader_email: safeCell(change.leaderEmail),
+        cycle: safeCell(change.cycleName),
+        change_version: change.version,
+        competency_id: competency.id,
+        competency: safeCell(competency.title),
+      };
+      const all = byId.get(competency.id)?.allOthers;
+      if (tooFewLeaders) return { ...base, status: fewerThan(kAllOthers, 'leaders with comparable results') };
+      if (!all || !all.available)
+        return { ...base, status: `${fewerThan(kAllOthers)} from all others in one of the cycles` };
+      return {
+        ...base,
+        status: 'shown',
+        change_all_others: num(all.delta),
+        reliable_change: all.reliableChange ? (VERDICT[all.reliableChange.verdict] ?? '') : '',
+      };
+    });
   });
 }

@@ -513,6 +513,7 @@ export function hrProgrammeView(input: HrProgrammeInput) {
     exports: {
       cohortCsv: `${base}/export/cohort.csv`,
       profilesCsv: `${base}/export/profiles.csv`,
+      changesCsv: `${base}/export/changes.csv`,
       api: `/api/programmes/${input.programme.id}/cohort`,
     },
   };

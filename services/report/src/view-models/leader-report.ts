@@ -19,7 +19,8 @@ import { day, fewerThan, GROUP_LABEL, listWords, plural, score, signed } from '.
 
 /** The instrument text a report needs: titles, descriptions, item and question wording. */
 export interface ReportInstrument {
-  scale: { min: number; max: number };
+  /** The rating scale; `points` carries the anchors raters saw (the report repeats the end ones). */
+  scale: { min: number; max: number; points?: { value: number; label: string }[] };
   competencies: { id: string; title: string; description: string; items: { id: string; rater: string }[] }[];
   questions: { id: string; rater: string }[];
 }
@@ -155,6 +156,8 @@ export interface LeaderReportView {
     gapsEmpty: string;
   };
   chart: { svg: string; legend: string; table: string };
+  /** The scale the profile chart's averages are on, with the instrument's end anchors. */
+  scaleNote: string;
   selfOther: {
     blindSpots: { title: string; text: string }[];
     blindSpotItems: { title: string; text: string }[];
@@ -307,6 +310,19 @@ function flagText(
   }
   const sentence = reasons.join(', and ');
   return sentence ? `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.` : '';
+}
+
+/**
+ * "Average ratings on the 1–5 scale (1 = almost never, 5 = almost always)." from the instrument's own
+ * anchors, so another instrument's scale is described in its words.
+ */
+export function scaleNote(scale: { min: number; max: number }, instrument: ReportInstrument): string {
+  const label = (value: number) => instrument.scale.points?.find((p) => p.value === value)?.label;
+  const low = label(scale.min);
+  const high = label(scale.max);
+  const anchors =
+    low && high ? ` (${scale.min} = ${low.toLowerCase()}, ${scale.max} = ${high.toLowerCase()})` : '';
+  return `Average ratings on the ${scale.min}–${scale.max} scale${anchors}.`;
 }
 
 function selfOtherView(profile: Profile, instrument: ReportInstrument) {
@@ -697,6 +713,7 @@ export function leaderReportView(input: LeaderReportInput): LeaderReportView {
         gapsEmpty: '',
       },
       chart: { svg: '', legend: '', table: '' },
+      scaleNote: '',
       selfOther: {
         blindSpots: [],
         blindSpotItems: [],
@@ -788,6 +805,7 @@ export function leaderReportView(input: LeaderReportInput): LeaderReportView {
       gapsEmpty: 'Self-ratings are within a quarter point of others’ on every competency.',
     },
     chart,
+    scaleNote: scaleNote(profile.scale, instrument),
     selfOther: selfOtherView(profile, instrument),
     competencies: profile.competencies.map((c) => competencyView(c, profile, instrument)),
     topItems: profile.topItems.map(itemView),
