@@ -41,8 +41,7 @@ export const workerProcessEnv = workerEnv
       for (const key of TEST_ONLY_KEYS) {
         // The job delay defaults to 0 (off); the email keys are off when unset.
         const set = key === 'PANORAMA_TEST_JOB_DELAY_MS' ? env[key] !== 0 : env[key] !== undefined;
-        if (set)
-          ctx.addIssue({ code: 'custom', message: 'only allowed with NODE_ENV=test', path: [key] });
+        if (set) ctx.addIssue({ code: 'custom', message: 'only allowed with NODE_ENV=test', path: [key] });
       }
     },
     {
