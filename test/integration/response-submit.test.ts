@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { RawNode, type KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   AlreadySubmittedError,
@@ -9,7 +10,7 @@ import {
   rosterRepository,
   type JobToEnqueue,
 } from '@panorama/db';
-import { parseAnswers } from '@panorama/domain';
+import { parseAnswers, tokenMac } from '@panorama/domain';
 import {
   createCompletionSet,
   createProducer,
@@ -261,6 +262,98 @@ describe('completions while Redis is down', () => {
     expect(await pendingOf(cycleId)).toEqual([]);
     await service.close();
     expect(await pendingOf(cycleId)).toEqual([opened.invitationId]);
+  });
+});
+
+describe('a submission whose reply was lost after the commit', () => {
+  /**
+   * The database as a rater's request sees it when Postgres commits the response and then the connection
+   * drops: the statement took effect, but the caller gets an error.
+   */
+  function dropsReplyAfterStoring(db: typeof t.db) {
+    const storing = new Set<unknown>();
+    let armed = true;
+    const plugin: KyselyPlugin = {
+      transformQuery({ node, queryId }) {
+        if (
+          armed &&
+          RawNode.is(node) &&
+          node.sqlFragments.some((f) => f.includes('insert into spent_tokens'))
+        )
+          storing.add(queryId);
+        return node;
+      },
+      async transformResult({ result, queryId }) {
+        if (!storing.delete(queryId)) return result;
+        armed = false;
+        throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+      },
+    };
+    return db.withPlugin(plugin);
+  }
+
+  const completionsIn = (set: Set<string>) => ({
+    add: async (id: string) => void set.add(id),
+    has: async (id: string) => set.has(id),
+  });
+
+  it('still gets its completion queued once Postgres answers, with no retry by the rater', async () => {
+    const { tokens, answers } = await openLeader('lost-reply');
+    const inRedis = new Set<string>();
+    const service = createSurveyService({
+      db: dropsReplyAfterStoring(t.db),
+      keys,
+      completions: completionsIn(inRedis),
+      completionRetryMs: 5,
+    });
+    const opened = await service.open(tokens[0]!);
+    await expect(service.submit(tokens[0]!, opened, answers)).rejects.toThrow(/Connection terminated/);
+    expect(await responseRepository.isSpent(t.db, tokenMac(keys.spent, tokens[0]!))).toBe(true);
+    await vi.waitFor(() => expect([...inRedis]).toEqual([opened.invitationId]));
+    await service.close();
+  });
+
+  it('is settled when the rater opens the used link again, even after a restart', async () => {
+    const { tokens, answers } = await openLeader('lost-reopen');
+    const inRedis = new Set<string>();
+    const crashed = createSurveyService({
+      db: dropsReplyAfterStoring(t.db),
+      keys,
+      completions: completionsIn(inRedis),
+    });
+    const opened = await crashed.open(tokens[0]!);
+    await expect(crashed.submit(tokens[0]!, opened, answers)).rejects.toThrow(/Connection terminated/);
+    // The process dies before it could settle anything (no close); a new one knows nothing of it.
+    expect(inRedis.size).toBe(0);
+    const next = createSurveyService({ db: t.db, keys, completions: completionsIn(inRedis) });
+    await expect(next.open(tokens[0]!)).rejects.toThrow(/cannot be used/);
+    expect([...inRedis]).toEqual([opened.invitationId]);
+    // A link that was never used queues nothing when refused for another reason.
+    await expect(next.open(tokens[1]!.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))).rejects.toThrow(
+      /cannot be used/,
+    );
+    expect(inRedis.size).toBe(1);
+    await next.close();
+  });
+
+  it('a submission that failed before the commit queues nothing', async () => {
+    const { tokens, answers } = await openLeader('failed-before');
+    const inRedis = new Set<string>();
+    const service = createSurveyService({
+      db: t.db,
+      keys,
+      completions: completionsIn(inRedis),
+      completionRetryMs: 5,
+    });
+    const opened = await service.open(tokens[0]!);
+    // A response for another subject's cycle is refused by Postgres (foreign key): nothing was stored.
+    await expect(
+      service.submit(tokens[0]!, { ...opened, subjectId: randomUUID() }, answers),
+    ).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await service.close();
+    expect(inRedis.size).toBe(0);
+    expect(await responseRepository.isSpent(t.db, tokenMac(keys.spent, tokens[0]!))).toBe(false);
   });
 });
 

@@ -93,6 +93,9 @@ export function mergeAnswers(draft: Answers, page: Answers, scope: DraftScope = 
   };
 }
 
+/** Invitation statuses whose links still open (a bounced email does not stop its link: it may be forwarded). */
+const LIVE_STATUSES: readonly string[] = ['pending', 'sent', 'bounced'];
+
 export function createSurveyService(deps: SurveyServiceDeps) {
   const { db, keys } = deps;
   const instruments = new Map<string, Instrument>();
@@ -123,11 +126,14 @@ export function createSurveyService(deps: SurveyServiceDeps) {
       row.expires_at.getTime() <= now.getTime() ||
       row.closes_at.getTime() <= now.getTime() ||
       row.cycle_status !== 'open' ||
-      // A bounced email does not stop its link: the rater may have had it forwarded.
-      !['pending', 'sent', 'bounced'].includes(row.status) ||
+      !LIVE_STATUSES.includes(row.status) ||
       row.completion_pending !== null ||
       row.spent
     ) {
+      // A used link whose invitation is neither completed nor waiting: the submission committed but its
+      // answer (and the completion after it) was lost, e.g. Postgres dropped the connection at COMMIT.
+      if (row && row.spent && row.completion_pending === null && LIVE_STATUSES.includes(row.status))
+        await noteLostCompletion(row.id);
       throw new LinkUnusableError();
     }
     const pending = await completionPending(row.id);
@@ -208,18 +214,28 @@ export function createSurveyService(deps: SurveyServiceDeps) {
     const itemCompetency = new Map(
       survey.instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, c.id] as const)),
     );
-    const stored = await responseRepository.submit(db, {
-      spentMac: tokenMac(keys.spent, token),
-      draftMac: tokenMac(keys.draft, token),
-      response: {
-        cycleId: survey.cycleId,
-        subjectId: survey.subjectId,
-        relationship: survey.relationship,
-        ...clean,
-      },
-      itemCompetency,
-      jobs: [planJob('aggregate-subject', { subjectId: survey.subjectId })],
-    });
+    const spentMac = tokenMac(keys.spent, token);
+    let stored: Awaited<ReturnType<typeof responseRepository.submit>>;
+    try {
+      stored = await responseRepository.submit(db, {
+        spentMac,
+        draftMac: tokenMac(keys.draft, token),
+        response: {
+          cycleId: survey.cycleId,
+          subjectId: survey.subjectId,
+          relationship: survey.relationship,
+          ...clean,
+        },
+        itemCompetency,
+        jobs: [planJob('aggregate-subject', { subjectId: survey.subjectId })],
+      });
+    } catch (error) {
+      // A refusal (already submitted, bad answers) is certain; anything else may have failed after the
+      // COMMIT reached Postgres, so whether the response is stored is settled later (`settleUncertain`).
+      if (!(error instanceof AlreadySubmittedError) && !(error instanceof ValidationError))
+        noteUncertain(spentMac, survey.invitationId);
+      throw error;
+    }
     await queueCompletion(survey.invitationId);
     // When Redis is down the rows stay in the job outbox and the worker's sweeper enqueues them later.
     await outboxRepository.pushWritten(db, deps.producer?.add, stored.jobs, (error) =>
@@ -257,6 +273,41 @@ export function createSurveyService(deps: SurveyServiceDeps) {
     if (held.size >= minBatch) await writeHeld();
     else if (deps.completions)
       retry ??= setInterval(() => void moveHeld(), deps.completionRetryMs ?? 1_000).unref();
+  }
+
+  /**
+   * Submissions whose outcome is unknown (the request failed, but maybe after Postgres committed): the
+   * link's spent-record MAC and its invitation, kept in this process only. Once Postgres answers, a stored
+   * response gets its completion queued (else the invitation would stay open and its rater be reminded);
+   * an unstored one is forgotten. A rater who tries the link again settles it too (`open`).
+   */
+  const uncertain = new Map<string, { spentMac: Buffer; invitationId: string }>();
+  let settling: NodeJS.Timeout | undefined;
+
+  function noteUncertain(spentMac: Buffer, invitationId: string): void {
+    uncertain.set(spentMac.toString('hex'), { spentMac, invitationId });
+    settling ??= setInterval(() => void settleUncertain(), deps.completionRetryMs ?? 1_000).unref();
+  }
+
+  async function settleUncertain(): Promise<void> {
+    for (const [key, { spentMac, invitationId }] of [...uncertain]) {
+      try {
+        if (await responseRepository.isSpent(db, spentMac)) await queueCompletion(invitationId);
+        uncertain.delete(key);
+      } catch {
+        return; // Postgres still down: try again later.
+      }
+    }
+    if (uncertain.size === 0 && settling) {
+      clearInterval(settling);
+      settling = undefined;
+    }
+  }
+
+  /** A used link opened again while its invitation is not marked: queue the completion that was lost. */
+  async function noteLostCompletion(invitationId: string): Promise<void> {
+    if ((await completionPending(invitationId)) === true) return;
+    await queueCompletion(invitationId);
   }
 
   /** Offers the held completions to Redis again; what it takes is no longer held. One attempt at a time. */
@@ -316,6 +367,9 @@ export function createSurveyService(deps: SurveyServiceDeps) {
    * other links would open again and its rater would be reminded.
    */
   async function close(): Promise<void> {
+    if (settling) clearInterval(settling);
+    settling = undefined;
+    await settleUncertain();
     if (retry) clearInterval(retry);
     retry = undefined;
     if (held.size > 0 && deps.completions) await moveHeld();
