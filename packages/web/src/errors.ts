@@ -38,7 +38,7 @@ export const DEFAULT_WEB_TEXT: WebText = {
     unavailable: {
       title: 'Temporarily unavailable',
       message:
-        'Panorama cannot reach its database for a moment. Nothing you sent was lost; please try again shortly.',
+        'Panorama is briefly unable to reach its storage. Nothing you sent was lost; please try again in a moment.',
     },
     notAccepted: 'Request not accepted',
     formExpired:
