@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { PREPARED } from '../connection.ts';
+import { publicationFactsFromJson, publicationFactsJson, type PublicationFacts } from './results.ts';
 import type { Database } from '../schema.ts';
 
 type Db = Kysely<Database>;
@@ -25,12 +26,15 @@ export interface ReportFacts {
   released_profile_id: string | null;
   /** The latest change result's row, if any. */
   latest_change: { id: string; version: number; baseline_subject_id: string } | null;
+  /** What the publication rule decides from (`resultRepository.staffPublication`), read in this statement. */
+  publication: PublicationFacts;
   /** The leader's subjects in the programme, baseline first. */
   siblings: {
     id: string;
     released_version: number | null;
     cycle_name: string;
     cycle_kind: 'baseline' | 'follow_up';
+    publication: PublicationFacts;
   }[];
 }
 
@@ -92,8 +96,10 @@ export const reportReadRepository = {
           as released_profile_id,
         (select json_build_object('id', id, 'version', version, 'baseline_subject_id', baseline_subject_id)
           from change_results where subject_id = s.id order by version desc limit 1) as latest_change,
+        ${publicationFactsJson('s', 'c')} as publication,
         (select coalesce(json_agg(json_build_object(
-            'id', o.id, 'released_version', o.released_version, 'cycle_name', oc.name, 'cycle_kind', oc.kind
+            'id', o.id, 'released_version', o.released_version, 'cycle_name', oc.name, 'cycle_kind', oc.kind,
+            'publication', ${publicationFactsJson('o', 'oc')}
           ) order by oc.kind = 'baseline' desc, oc.created_at, o.id), '[]'::json)
           from subjects o join cycles oc on oc.id = o.cycle_id
           where oc.programme_id = p.id and o.leader_id = s.leader_id) as siblings
@@ -102,7 +108,14 @@ export const reportReadRepository = {
       join programmes p on p.id = c.programme_id
       where s.id = ${subjectId}
     `.execute(db);
-    return result.rows[0];
+    const row = result.rows[0];
+    return (
+      row && {
+        ...row,
+        publication: publicationFactsFromJson(row.publication),
+        siblings: row.siblings.map((o) => ({ ...o, publication: publicationFactsFromJson(o.publication) })),
+      }
+    );
   },
 
   /** A stored profile by its row id (rows are never updated, so an id always names the same data). */
@@ -147,6 +160,7 @@ export const reportReadRepository = {
     const row = await db
       .selectFrom('change_results')
       .select('id')
+      .modifyFront(PREPARED)
       .where('subject_id', '=', input.subjectId)
       .where('baseline_subject_id', '=', input.baselineSubjectId)
       .where(sql<number>`(data->>'baselineVersion')::int`, '=', input.baselineVersion)

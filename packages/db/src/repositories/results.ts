@@ -8,6 +8,7 @@ import {
   type GroupCounts,
   type RereleaseProblem,
 } from '@panorama/domain';
+import { PREPARED } from '../connection.ts';
 import type { Database, Relationship } from '../schema.ts';
 import { outboxRepository } from './outboxes.ts';
 import { profileSourceRepository } from './profile-sources.ts';
@@ -207,12 +208,14 @@ export const resultRepository = {
    * (METHODS §2): nothing while the cycle is open unless a version was released early; once closed, the
    * latest version when it covers every stored response; after a version was shown or released, a newer one
    * only when the re-release rule holds from it. Showing a version for the first time records it as the
-   * published one (a conditional update, so two viewers cannot each publish a different version).
+   * published one (a conditional update, so two viewers cannot each publish a different version). `known`:
+   * facts the caller has just read (`publicationFactsJson`), so the usual case needs no query here.
    */
-  async staffPublication(db: Db, subjectId: string): Promise<StaffPublication> {
+  async staffPublication(db: Db, subjectId: string, known?: PublicationFacts): Promise<StaffPublication> {
     // Each retry follows a version published meanwhile; versions only grow, so a few attempts suffice.
     for (let attempt = 0; attempt < 5; attempt++) {
-      const facts = await publicationFacts(db, subjectId);
+      // The caller's facts (read in its own statement, e.g. the report's) serve the first decision.
+      const facts = attempt === 0 && known ? known : await publicationFacts(db, subjectId);
       if (!facts) throw new NotFoundError('subject not found');
       const decision = decidePublication(facts, { cycleOpenWithholds: true });
       if (decision.state !== 'candidate') return decision;
@@ -753,16 +756,34 @@ export interface PublicationFacts {
   latest: { version: number; responses: number } | null;
 }
 
-async function publicationFacts(db: Db, subjectId: string): Promise<PublicationFacts | undefined> {
-  const result = await sql<PublicationFacts>`
-    select s.published_version, s.released_version, c.status as cycle_status, c.closes_at,
-      (select count(*)::int from responses where subject_id = s.id) as responses,
-      (select json_build_object('version', ps.version, 'responses',
+/**
+ * A subject's publication facts as one JSON value, for a subject row aliased `s` of a cycle aliased `c`:
+ * used by `publicationFacts` and by the report's facts query, so a report needs no query of its own for it.
+ */
+export function publicationFactsJson(s: string, c: string) {
+  const subject = sql.ref(s);
+  const cycle = sql.ref(c);
+  return sql<PublicationFacts>`json_build_object(
+      'published_version', ${subject}.published_version, 'released_version', ${subject}.released_version,
+      'cycle_status', ${cycle}.status, 'closes_at', ${cycle}.closes_at,
+      'responses', (select count(*)::int from responses where subject_id = ${subject}.id),
+      'latest', (select json_build_object('version', ps.version, 'responses',
           (select coalesce(sum(value::int), 0) from jsonb_each_text(ps.group_counts)))
-        from profile_snapshots ps where ps.subject_id = s.id order by ps.version desc limit 1) as latest
+        from profile_snapshots ps where ps.subject_id = ${subject}.id order by ps.version desc limit 1))`;
+}
+
+/** Facts read as JSON carry `closes_at` as text; the decision reads it as a date. */
+export function publicationFactsFromJson(facts: PublicationFacts): PublicationFacts {
+  return { ...facts, closes_at: new Date(facts.closes_at) };
+}
+
+async function publicationFacts(db: Db, subjectId: string): Promise<PublicationFacts | undefined> {
+  const result = await sql<{ facts: PublicationFacts }>`${PREPARED}
+    select ${publicationFactsJson('s', 'c')} as facts
     from subjects s join cycles c on c.id = s.cycle_id
     where s.id = ${subjectId}`.execute(db);
-  return result.rows[0];
+  const row = result.rows[0];
+  return row && publicationFactsFromJson(row.facts);
 }
 
 type PublicationDecision =

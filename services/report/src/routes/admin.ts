@@ -47,17 +47,20 @@ const text = (body: unknown, name: string) => {
   return typeof value === 'string' ? value.trim() : Buffer.isBuffer(value) ? value.toString('utf8') : '';
 };
 
+/** The cycle named by `:id`, for HR and admins of its organisation only; a 404 for anything else. */
+export async function adminCycleOf(db: AdminDeps['db'], request: FastifyRequest<{ Params: { id: string } }>) {
+  const viewer = requireRole(request, 'admin', 'hr');
+  const cycle = UUID.test(request.params.id)
+    ? await programmeRepository.findCycleInOrganisation(db, request.params.id, viewer.organisationId)
+    : undefined;
+  if (!cycle) throw new NotFoundError('There is no such cycle.');
+  return { viewer, cycle };
+}
+
 /** Admin pages: programmes, cycles, roster import, open / remind / close. HR and admins of the organisation only. */
 export function adminRoutes(deps: AdminDeps) {
   return async (app: FastifyInstance) => {
-    const cycleOf = async (request: FastifyRequest<{ Params: { id: string } }>) => {
-      const viewer = requireRole(request, 'admin', 'hr');
-      const cycle = UUID.test(request.params.id)
-        ? await programmeRepository.findCycleInOrganisation(deps.db, request.params.id, viewer.organisationId)
-        : undefined;
-      if (!cycle) throw new NotFoundError('There is no such cycle.');
-      return { viewer, cycle };
-    };
+    const cycleOf = (request: FastifyRequest<{ Params: { id: string } }>) => adminCycleOf(deps.db, request);
 
     const renderCycle = async (
       request: FastifyRequest<{ Params: { id: string } }>,

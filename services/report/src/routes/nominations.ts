@@ -21,6 +21,7 @@ import {
 } from '../admin/nominations.ts';
 import { requireRole } from '../auth/session.ts';
 import { page } from '../render.ts';
+import { adminCycleOf } from './admin.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ROWS = 5;
@@ -93,15 +94,7 @@ export function nominationRoutes(deps: NominationDeps & { pushJobs: () => Promis
     app.post<{ Params: { id: string }; Body: Body }>(
       '/admin/cycles/:id/nominations',
       async (request, reply) => {
-        const viewer = requireRole(request, 'admin', 'hr');
-        const cycle = UUID.test(request.params.id)
-          ? await programmeRepository.findCycleInOrganisation(
-              deps.db,
-              request.params.id,
-              viewer.organisationId,
-            )
-          : undefined;
-        if (!cycle) throw new NotFoundError('There is no such cycle.');
+        const { cycle } = await adminCycleOf(deps.db, request);
         const minimums = Object.fromEntries(
           NOMINATED_GROUPS.map((g) => [g, Number(request.body?.[`min_${g}`] ?? NaN)]),
         ) as Minimums;
@@ -115,16 +108,8 @@ export function nominationRoutes(deps: NominationDeps & { pushJobs: () => Promis
     app.post<{ Params: { id: string; subjectId: string } }>(
       '/admin/cycles/:id/nominations/:subjectId/resend',
       async (request, reply) => {
-        const viewer = requireRole(request, 'admin', 'hr');
-        const cycle = UUID.test(request.params.id)
-          ? await programmeRepository.findCycleInOrganisation(
-              deps.db,
-              request.params.id,
-              viewer.organisationId,
-            )
-          : undefined;
-        if (!cycle || !UUID.test(request.params.subjectId))
-          throw new NotFoundError('There is no such cycle.');
+        const { cycle } = await adminCycleOf(deps.db, request);
+        if (!UUID.test(request.params.subjectId)) throw new NotFoundError('There is no such leader.');
         await resendNomination(deps, cycle.id, request.params.subjectId);
         await deps.pushJobs();
         return reply.redirect(`/admin/cycles/${cycle.id}?resent=1`, 303);

@@ -78,7 +78,7 @@ export type SubjectReportFacts = NonNullable<Awaited<ReturnType<typeof reportRea
  */
 export async function reportSelection(db: Db, facts: SubjectReportFacts, access: NonNullable<SubjectAccess>) {
   const publication: StaffPublication | null =
-    access === 'published' ? await resultRepository.staffPublication(db, facts.id) : null;
+    access === 'published' ? await resultRepository.staffPublication(db, facts.id, facts.publication) : null;
   const version = publication
     ? publication.state === 'shown'
       ? publication.version
@@ -91,7 +91,7 @@ export async function reportSelection(db: Db, facts: SubjectReportFacts, access:
     let baselineVersion: number | null = null;
     if (baseline && access === 'released') baselineVersion = baseline.released_version;
     else if (baseline) {
-      const shown = await resultRepository.staffPublication(db, baseline.id);
+      const shown = await resultRepository.staffPublication(db, baseline.id, baseline.publication);
       baselineVersion = shown.state === 'shown' ? shown.version : null;
     }
     if (baseline && baselineVersion !== null) {
@@ -256,7 +256,17 @@ async function renderReport(
       ...(await buildReportView(deps, facts, access, selection, releasable, notice)),
     });
 
-  const key = reportCacheKey({ facts, selection }, access, releasable);
+  // The publication facts only decide the selection, which is in the key; they themselves change when a
+  // first view publishes a version, which would miss the cache once for nothing.
+  const { publication: _publication, siblings, ...keyFacts } = facts;
+  const key = reportCacheKey(
+    {
+      facts: { ...keyFacts, siblings: siblings.map(({ publication: _p, ...sibling }) => sibling) },
+      selection,
+    },
+    access,
+    releasable,
+  );
   let body = cache.get(key);
   if (!body) {
     const view = await buildReportView(deps, facts, access, selection, releasable, null);
