@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Db } from '@panorama/db';
 import { bearerTokenMatches } from '@panorama/domain';
 import { isJobName, QUEUES, type Producer } from '@panorama/jobs';
+import { errorCode } from './logger.ts';
 
 /** The queue states reported as `panorama_queue_jobs`; waiting is what autoscaling follows. */
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -95,7 +96,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions): WorkerMetric
       } catch (error) {
         // No samples rather than stale ones: an alert on a missing series fires, a frozen number would not.
         this.reset();
-        options.logger?.warn({ err: (error as Error).message }, 'queue depths not counted');
+        options.logger?.warn({ err: errorCode(error) }, 'queue depths not counted');
       }
     },
   });
@@ -205,10 +206,7 @@ export async function startWorkerHttpServer(options: WorkerHttpOptions): Promise
   };
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      logger.warn(
-        { err: (error as Error).message, path: req.url?.split('?')[0] },
-        'worker http request failed',
-      );
+      logger.warn({ err: errorCode(error), path: req.url?.split('?')[0] }, 'worker http request failed');
       if (!res.headersSent) json(res, 500, { error: 'internal error' });
       else res.end();
     });
