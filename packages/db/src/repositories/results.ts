@@ -615,7 +615,8 @@ export const resultRepository = {
   /**
    * The profile staff may see of every subject of a programme (`staffPublication`, which records a version
    * shown for the first time), with its leader, for exports and the HR dashboard (no rater-level data).
-   * Subjects with nothing to show (cycle open, aggregation in flight, no results) are left out.
+   * Subjects with nothing to show (cycle open, aggregation in flight, no results) are left out. Two
+   * statements whatever the programme's size (plus one per version published by this call).
    */
   async publishedProfilesOfProgramme(db: Db, programmeId: string) {
     const subjects = await sql<{
@@ -625,33 +626,27 @@ export const resultRepository = {
       cycle_kind: 'baseline' | 'follow_up';
       leader_name: string;
       leader_email: string;
+      facts: PublicationFacts;
     }>`
       select s.id as subject_id, c.id as cycle_id, c.name as cycle_name, c.kind as cycle_kind,
-             p.name as leader_name, p.email as leader_email
+             p.name as leader_name, p.email as leader_email, ${publicationFactsJson('s', 'c')} as facts
       from subjects s
       join cycles c on c.id = s.cycle_id
       join people p on p.id = s.leader_id
       where c.programme_id = ${programmeId}
       order by c.kind = 'baseline' desc, c.created_at, p.email`.execute(db);
+    const shown = await shownVersions(
+      db,
+      subjects.rows.map((row) => ({ id: row.subject_id, facts: row.facts })),
+    );
+    const rows = await snapshotsOf(db, shown);
     const out = [];
-    for (const subject of subjects.rows) {
-      const shown = await resultRepository.staffPublication(db, subject.subject_id);
-      if (shown.state !== 'shown') continue;
-      const row = await db
-        .selectFrom('profile_snapshots')
-        .innerJoin('subjects', 'subjects.id', 'profile_snapshots.subject_id')
-        .select(['profile_snapshots.data', 'subjects.released_version'])
-        .where('profile_snapshots.subject_id', '=', subject.subject_id)
-        .where('profile_snapshots.version', '=', shown.version)
-        .executeTakeFirst();
-      if (row) {
-        out.push({
-          ...subject,
-          version: shown.version,
-          released_version: row.released_version,
-          data: row.data,
-        });
-      }
+    for (const { facts: _facts, ...subject } of subjects.rows) {
+      const version = shown.get(subject.subject_id);
+      const row = version === undefined ? undefined : rows.get(`${subject.subject_id}:${version}`);
+      if (version === undefined || !row) continue;
+      // The release a first view or a concurrent release may just have made is read back with the row.
+      out.push({ ...subject, version, released_version: row.released_version, data: row.data });
     }
     return out;
   },
@@ -659,7 +654,7 @@ export const resultRepository = {
   /**
    * For every follow-up subject of a programme, the change computed from exactly the baseline and follow-up
    * versions staff may see (`staffPublication` of both), with its leader. A pair with either side not shown,
-   * or with no change computed from the two versions shown, is left out.
+   * or with no change computed from the two versions shown, is left out. Two statements whatever the size.
    */
   async publishedChangesOfProgramme(db: Db, programmeId: string) {
     const pairs = await sql<{
@@ -668,9 +663,12 @@ export const resultRepository = {
       cycle_name: string;
       leader_name: string;
       leader_email: string;
+      follow_up_facts: PublicationFacts;
+      baseline_facts: PublicationFacts;
     }>`
       select f.id as subject_id, b.id as baseline_subject_id, fc.name as cycle_name, p.name as leader_name,
-             p.email as leader_email
+             p.email as leader_email, ${publicationFactsJson('f', 'fc')} as follow_up_facts,
+             ${publicationFactsJson('b', 'bc')} as baseline_facts
       from subjects f
       join cycles fc on fc.id = f.cycle_id and fc.kind = 'follow_up'
       join cycles bc on bc.programme_id = fc.programme_id and bc.kind = 'baseline'
@@ -678,23 +676,43 @@ export const resultRepository = {
       join people p on p.id = f.leader_id
       where fc.programme_id = ${programmeId}
       order by fc.created_at, p.email`.execute(db);
+    // Follow-ups first: a baseline is looked at (and perhaps published) only beside a follow-up shown.
+    const shown = await shownVersions(
+      db,
+      pairs.rows.map((row) => ({ id: row.subject_id, facts: row.follow_up_facts })),
+    );
+    const baselines = await shownVersions(
+      db,
+      pairs.rows
+        .filter((row) => shown.has(row.subject_id))
+        .map((row) => ({ id: row.baseline_subject_id, facts: row.baseline_facts })),
+    );
+    const wanted = pairs.rows.flatMap((pair) => {
+      const followUpVersion = shown.get(pair.subject_id);
+      const baselineVersion = baselines.get(pair.baseline_subject_id);
+      return followUpVersion === undefined || baselineVersion === undefined
+        ? []
+        : [{ pair, followUpVersion, baselineVersion }];
+    });
+    if (wanted.length === 0) return [];
+    // The latest change of each pair computed from exactly the two versions shown.
+    const changes = await sql<{ subject_id: string; version: number; data: unknown }>`
+      select distinct on (cr.subject_id) cr.subject_id, cr.version, cr.data
+      from change_results cr
+      join unnest(${wanted.map((w) => w.pair.subject_id)}::uuid[], ${wanted.map((w) => w.pair.baseline_subject_id)}::uuid[],
+                  ${wanted.map((w) => w.baselineVersion)}::int[], ${wanted.map((w) => w.followUpVersion)}::int[])
+        as w(subject_id, baseline_subject_id, baseline_version, follow_up_version)
+        on cr.subject_id = w.subject_id and cr.baseline_subject_id = w.baseline_subject_id
+       and (cr.data->>'baselineVersion')::int = w.baseline_version
+       and (cr.data->>'followUpVersion')::int = w.follow_up_version
+      order by cr.subject_id, cr.version desc`.execute(db);
+    const bySubject = new Map(changes.rows.map((row) => [row.subject_id, row]));
     const out = [];
-    for (const pair of pairs.rows) {
-      const followUp = await resultRepository.staffPublication(db, pair.subject_id);
-      if (followUp.state !== 'shown') continue;
-      const baseline = await resultRepository.staffPublication(db, pair.baseline_subject_id);
-      if (baseline.state !== 'shown') continue;
-      const row = await db
-        .selectFrom('change_results')
-        .select(['version', 'data'])
-        .where('subject_id', '=', pair.subject_id)
-        .where('baseline_subject_id', '=', pair.baseline_subject_id)
-        .where(sql<number>`(data->>'baselineVersion')::int`, '=', baseline.version)
-        .where(sql<number>`(data->>'followUpVersion')::int`, '=', followUp.version)
-        .orderBy('version', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      if (row) out.push({ ...pair, version: row.version, data: row.data });
+    for (const { pair } of wanted) {
+      const row = bySubject.get(pair.subject_id);
+      if (!row) continue;
+      const { follow_up_facts: _f, baseline_facts: _b, ...rest } = pair;
+      out.push({ ...rest, version: row.version, data: row.data });
     }
     return out;
   },
@@ -754,6 +772,46 @@ export interface PublicationFacts {
   /** Responses rows of the subject. */
   responses: number;
   latest: { version: number; responses: number } | null;
+}
+
+/**
+ * The version staff may see of each subject (`staffPublication` from facts read by the caller, so no query
+ * unless a version is published now); subjects with nothing shown are left out.
+ */
+async function shownVersions(
+  db: Db,
+  subjects: { id: string; facts: PublicationFacts }[],
+): Promise<Map<string, number>> {
+  const shown = new Map<string, number>();
+  for (const subject of subjects) {
+    if (shown.has(subject.id)) continue;
+    const publication = await resultRepository.staffPublication(
+      db,
+      subject.id,
+      publicationFactsFromJson(subject.facts),
+    );
+    if (publication.state === 'shown') shown.set(subject.id, publication.version);
+  }
+  return shown;
+}
+
+/** Stored profile rows by `subject:version`, with the subject's release, in one statement. */
+async function snapshotsOf(db: Db, versions: Map<string, number>) {
+  const out = new Map<string, { released_version: number | null; data: unknown }>();
+  if (versions.size === 0) return out;
+  const rows = await sql<{
+    subject_id: string;
+    version: number;
+    released_version: number | null;
+    data: unknown;
+  }>`
+    select ps.subject_id, ps.version, s.released_version, ps.data
+    from profile_snapshots ps
+    join unnest(${[...versions.keys()]}::uuid[], ${[...versions.values()]}::int[]) as w(subject_id, version)
+      on ps.subject_id = w.subject_id and ps.version = w.version
+    join subjects s on s.id = ps.subject_id`.execute(db);
+  for (const row of rows.rows) out.set(`${row.subject_id}:${row.version}`, row);
+  return out;
 }
 
 /**
