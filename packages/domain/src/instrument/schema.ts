@@ -98,6 +98,8 @@ const StructureSchema = z.strictObject({
   version: z.int().min(1),
   title: text(120),
   description: text(800),
+  /** The self form's introduction (first person); without it the survey's own words for the self form. */
+  self_description: text(800).optional(),
   locale: z
     .string()
     .regex(LOCALE, { error: (iss) => `${quote(iss.input)} must be a language tag like "en"` }),

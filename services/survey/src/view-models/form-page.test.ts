@@ -73,6 +73,13 @@ describe('formPageView: wording and perspective', () => {
     expect(view.heading).toBe('Your self-assessment');
     expect(view.competencies[0]!.items[0]!.legend).toBe('I let others finish their point before I respond.');
     expect(view.intro?.scale).toMatch(/how often you do this/);
+    // Not the instrument's rater introduction: the survey's first-person text, or the instrument's own.
+    expect(view.intro?.description).not.toBe(instrument.description);
+    expect(view.intro?.description).toMatch(/^This self-assessment is part of your leadership coaching/);
+    const own = { ...instrument, self_description: 'Rate how often you do each of these.' };
+    expect(formPageView(input({ survey: { ...survey, instrument: own } })).intro?.description).toBe(
+      'Rate how often you do each of these.',
+    );
     const final = formPageView(input({ survey, stepNumber: 7 }));
     expect(final.questions?.items[0]!.label).toBe('What do I do well that I should keep doing?');
     expect(final.anonymity).toMatch(/your own view/);

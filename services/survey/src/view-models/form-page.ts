@@ -368,7 +368,10 @@ export function formPageView(input: FormPageInput): FormPageView {
     intro:
       step.number === 1
         ? {
-            description: instrument.description,
+            description:
+              perspective === 'self'
+                ? (instrument.self_description ?? locale.t('form.selfIntro'))
+                : instrument.description,
             scale: locale.t(perspective === 'self' ? 'form.scaleIntroSelf' : 'form.scaleIntroRater', {
               notApplicable: instrument.scale.not_applicable,
             }),
