@@ -20,22 +20,31 @@ export interface LifecycleDeps {
   minCompletionBatch?: number;
 }
 
-async function cycleContext(db: Kysely<Database>, cycleId: string) {
-  const row = await db
+/**
+ * A cycle with its programme and organisation, what its emails name; `forUpdate` locks the cycle row for
+ * the caller's transaction.
+ */
+export async function cycleContext(
+  db: Kysely<Database>,
+  cycleId: string,
+  options: { forUpdate?: boolean } = {},
+) {
+  const query = db
     .selectFrom('cycles')
     .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
     .innerJoin('organisations', 'organisations.id', 'programmes.organisation_id')
     .select([
       'cycles.id',
       'cycles.status',
+      'cycles.settings',
       'cycles.closes_at',
       'programmes.id as programme_id',
       'programmes.name as programme_name',
       'organisations.id as organisation_id',
       'organisations.name as organisation_name',
     ])
-    .where('cycles.id', '=', cycleId)
-    .executeTakeFirst();
+    .where('cycles.id', '=', cycleId);
+  const row = await (options.forUpdate ? query.forUpdate() : query).executeTakeFirst();
   if (!row) throw new NotFoundError('cycle not found');
   return row;
 }

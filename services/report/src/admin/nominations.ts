@@ -17,7 +17,7 @@ import {
   type SecretKeys,
 } from '@panorama/domain';
 import { queueMail } from '../mail-queue.ts';
-import { invitePending } from './cycle-lifecycle.ts';
+import { cycleContext, invitePending } from './cycle-lifecycle.ts';
 
 // eslint-disable-next-line no-control-regex
 export const UNSAFE_TEXT = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\uFFFD]/;
@@ -95,23 +95,7 @@ export async function openNominations(deps: NominationDeps, cycleId: string, min
 
 /** The cycle, locked, with what a nomination email needs; only a draft or open cycle takes nominations. */
 async function nominationCycle(trx: Kysely<Database>, cycleId: string) {
-  const cycle = await trx
-    .selectFrom('cycles')
-    .innerJoin('programmes', 'programmes.id', 'cycles.programme_id')
-    .innerJoin('organisations', 'organisations.id', 'programmes.organisation_id')
-    .select([
-      'cycles.id',
-      'cycles.status',
-      'cycles.settings',
-      'cycles.closes_at',
-      'programmes.name as programme_name',
-      'organisations.id as organisation_id',
-      'organisations.name as organisation_name',
-    ])
-    .where('cycles.id', '=', cycleId)
-    .forUpdate()
-    .executeTakeFirst();
-  if (!cycle) throw new NotFoundError('cycle not found');
+  const cycle = await cycleContext(trx, cycleId, { forUpdate: true });
   if (cycle.status !== 'draft' && cycle.status !== 'open')
     throw new ConflictError(`nominations need a draft or open cycle; this one is ${cycle.status}`);
   return cycle;
