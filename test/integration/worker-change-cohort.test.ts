@@ -526,3 +526,68 @@ describe('worker: change and cohort statistics', () => {
     expect(after?.version).toBe(before?.version);
   });
 });
+
+describe('worker: a cohort of closed cycles', () => {
+  let t: TestDatabase;
+  let seeded: Seeded;
+  const handlers = () => handlersFor(t.db);
+  const cohortReport = async () =>
+    ((await resultRepository.latestCohort(t.db, seeded.programmeId))!.data as StoredCohort).report;
+  const latePeers = async (subjectId: string, count: number, value: number) => {
+    for (let i = 0; i < count; i++)
+      await submit(t.db, seeded.instrument, {
+        cycleId: seeded.followUpCycleId,
+        subjectId,
+        relationship: 'peer',
+        ratings: Object.fromEntries(
+          seeded.instrument.competencies.flatMap((c) => c.items.map((item) => [item.id, value])),
+        ),
+      });
+    await handlers()['aggregate-subject']({ subjectId }, context);
+    await handlers()['compute-change']({ subjectId }, context);
+    await handlers()['rollup-cohort']({ programmeId: seeded.programmeId }, context);
+  };
+
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    seeded = await seed(t.db);
+    for (const pair of seeded.subjects) {
+      await handlers()['aggregate-subject']({ subjectId: pair.baseline }, context);
+      await handlers()['aggregate-subject']({ subjectId: pair.followUp }, context);
+    }
+    await t.db
+      .updateTable('cycles')
+      .set({ status: 'closed' })
+      .where('programme_id', '=', seeded.programmeId)
+      .execute();
+    for (const pair of seeded.subjects)
+      await handlers()['compute-change']({ subjectId: pair.followUp }, context);
+    await handlers()['rollup-cohort']({ programmeId: seeded.programmeId }, context);
+  }, 120_000);
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it('rolls up the versions staff are shown, so a late import of fewer than k changes nothing in it', async () => {
+    const before = await cohortReport();
+    const pair = seeded.subjects[2]!;
+    const published = await t.db
+      .selectFrom('subjects')
+      .select('published_version')
+      .where('id', '=', pair.followUp)
+      .executeTakeFirstOrThrow();
+    // The roll-up published what it used: the version every staff page of this leader now shows.
+    expect(published.published_version).toBe(1);
+
+    // One late peer (3 -> 4, fewer than k = 3 new): a new version, which the re-release rule holds back.
+    await latePeers(pair.followUp, 1, 1);
+    expect((await resultRepository.latestProfile(t.db, pair.followUp))!.version).toBe(2);
+    expect(await cohortReport()).toEqual(before);
+
+    // Three more (k): the re-release rule lets the newer version through, and the cohort moves with it.
+    await latePeers(pair.followUp, 3, 1);
+    expect(await cohortReport()).not.toEqual(before);
+    const shown = await resultRepository.staffPublication(t.db, pair.followUp);
+    expect(shown).toMatchObject({ state: 'shown', version: 3 });
+  });
+});

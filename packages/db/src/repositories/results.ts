@@ -527,13 +527,35 @@ export const resultRepository = {
   },
 
   /**
+   * For a cohort roll-up: settles what staff may see of every subject of the closed ones of these cycles
+   * (`staffPublication`, which publishes a version not shown before), so the roll-up can read exactly those
+   * versions (`cohortLeadersPage` with `shownOnly`). Returns the ids of the closed cycles. A cohort built from
+   * later versions than staff are shown would let comparing two cohort versions isolate late responses.
+   */
+  async settleCohortPublication(db: Db, cycleIds: string[]): Promise<Set<string>> {
+    const subjects = await sql<{ id: string; cycle_id: string; facts: PublicationFacts }>`
+      select s.id, s.cycle_id, ${publicationFactsJson('s', 'c')} as facts
+      from subjects s join cycles c on c.id = s.cycle_id
+      where c.id = any(${cycleIds}::uuid[]) and c.status in ('closed', 'released')`.execute(db);
+    await shownVersions(db, subjects.rows);
+    const closed = await db
+      .selectFrom('cycles')
+      .select('id')
+      .where('id', 'in', cycleIds)
+      .where('status', 'in', ['closed', 'released'])
+      .execute();
+    return new Set(closed.map((c) => c.id));
+  },
+
+  /**
    * Fingerprint of what a cohort roll-up reads: every subject of the two cycles with its latest profile
-   * version, and the invitation counts per status.
+   * version and the version staff are shown, and the invitation counts per status.
    */
   async cohortSourceFingerprint(db: Db, baselineCycleId: string, followUpCycleId: string): Promise<string> {
     const result = await sql<{ f: string }>`
       select encode(sha256(convert_to(
-        coalesce((select string_agg(s.id::text || '@' || coalesce(v.version, 0)::text, ',' order by s.id)
+        coalesce((select string_agg(s.id::text || '@' || coalesce(v.version, 0)::text || '/'
+                    || coalesce(s.published_version, s.released_version, 0)::text, ',' order by s.id)
                   from subjects s
                   left join lateral (select max(version) as version from profile_snapshots where subject_id = s.id) v on true
                   where s.cycle_id in (${baselineCycleId}, ${followUpCycleId})), '') || '|' ||
@@ -553,8 +575,20 @@ export const resultRepository = {
    */
   async cohortLeadersPage(
     db: Db,
-    input: { baselineCycleId: string; followUpCycleId: string; afterSubjectId: string | null; limit: number },
+    input: {
+      baselineCycleId: string;
+      followUpCycleId: string;
+      afterSubjectId: string | null;
+      limit: number;
+      /** Per cycle: read the version staff are shown (after `settleCohortPublication`), not the latest. */
+      shownOnly?: { baseline: boolean; followUp: boolean };
+    },
   ) {
+    // The version staff are shown is the published one (or the released one); a subject with neither is left out.
+    const shown = (alias: string, on: boolean) =>
+      on
+        ? sql`and version = coalesce(${sql.ref(alias)}.published_version, ${sql.ref(alias)}.released_version)`
+        : sql``;
     const slim = (alias: string) =>
       sql.raw(`jsonb_build_object(
         'scale', ${alias}.data->'scale', 'anonymity', ${alias}.data->'anonymity',
@@ -572,8 +606,10 @@ export const resultRepository = {
              ${slim('bp')} as baseline, ${slim('fp')} as follow_up
       from subjects b
       join subjects f on f.leader_id = b.leader_id and f.cycle_id = ${input.followUpCycleId}
-      join lateral (select data from profile_snapshots where subject_id = b.id order by version desc limit 1) bp on true
-      join lateral (select data from profile_snapshots where subject_id = f.id order by version desc limit 1) fp on true
+      join lateral (select data from profile_snapshots where subject_id = b.id
+                    ${shown('b', input.shownOnly?.baseline ?? false)} order by version desc limit 1) bp on true
+      join lateral (select data from profile_snapshots where subject_id = f.id
+                    ${shown('f', input.shownOnly?.followUp ?? false)} order by version desc limit 1) fp on true
       where b.cycle_id = ${input.baselineCycleId}
         and (${input.afterSubjectId}::uuid is null or b.id > ${input.afterSubjectId}::uuid)
       order by b.id

@@ -63,6 +63,10 @@ export function createRollupCohort(deps: RollupCohortDeps): JobHandlers['rollup-
     const rules = anonymityRulesFor(instrument, deps.anonymityK);
 
     const saved = await resultRepository.withCohortLock(db, programmeId, async (trx) => {
+      // A closed cycle contributes the versions staff are shown (published now if not yet), not the latest:
+      // otherwise two cohort versions around a late import would isolate its few responses.
+      const closed = await resultRepository.settleCohortPublication(trx, [baseline.id, followUp.id]);
+      const shownOnly = { baseline: closed.has(baseline.id), followUp: closed.has(followUp.id) };
       const [norms, alphaBaseline, alphaFollowUp, fingerprint, latest] = await Promise.all([
         changeNorms(deps.stats, baseline.id, instrument, trx),
         deps.stats.alphas(baseline.id, instrument, trx),
@@ -79,6 +83,7 @@ export function createRollupCohort(deps: RollupCohortDeps): JobHandlers['rollup-
         rules,
         revision: SCORING_REVISION,
         output: COHORT_OUTPUT_REVISION,
+        shownOnly,
       });
       if (latest?.source_digest === sourceDigest) return null;
 
@@ -93,6 +98,7 @@ export function createRollupCohort(deps: RollupCohortDeps): JobHandlers['rollup-
           followUpCycleId: followUp.id,
           afterSubjectId: after,
           limit: pageSize,
+          shownOnly,
         });
         for (const row of page) {
           const leader = { baseline: row.baseline as Profile, followUp: row.follow_up as Profile };
