@@ -99,6 +99,11 @@ async function submit(
   });
 }
 
+/** The same rating for every item of the instrument. */
+function everyItem(instrument: Instrument, value: number): Record<string, number> {
+  return Object.fromEntries(instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, value])));
+}
+
 /**
  * LEADERS leaders in a baseline and a follow-up cycle of an instrument that configures SD1 and rxx for its
  * first competency. Half the leaders improve by a lot, so some reliable improvement is certain. Leader 0
@@ -470,9 +475,7 @@ describe('worker: change and cohort statistics', () => {
       cycleId: seeded.followUpCycleId,
       subjectId: pair.followUp,
       relationship: 'direct_report',
-      ratings: Object.fromEntries(
-        seeded.instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, 5])),
-      ),
+      ratings: everyItem(seeded.instrument, 5),
     });
     await handlersFor(db)['aggregate-subject']({ subjectId: pair.followUp }, context);
     const newest = (await resultRepository.latestProfileDigest(db, pair.followUp))!.version;
@@ -498,9 +501,7 @@ describe('worker: change and cohort statistics', () => {
       cycleId: seeded.followUpCycleId,
       subjectId: pair.followUp,
       relationship: 'peer',
-      ratings: Object.fromEntries(
-        seeded.instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, 1])),
-      ),
+      ratings: everyItem(seeded.instrument, 1),
     });
     await handlersFor(db)['aggregate-subject']({ subjectId: pair.followUp }, context);
     const first = slow({ programmeId: seeded.programmeId }, context);
@@ -509,9 +510,7 @@ describe('worker: change and cohort statistics', () => {
       cycleId: seeded.followUpCycleId,
       subjectId: pair.followUp,
       relationship: 'peer',
-      ratings: Object.fromEntries(
-        seeded.instrument.competencies.flatMap((c) => c.items.map((i) => [i.id, 2])),
-      ),
+      ratings: everyItem(seeded.instrument, 2),
     });
     await handlersFor(db)['aggregate-subject']({ subjectId: pair.followUp }, context);
     let fastDone = false;
@@ -539,9 +538,7 @@ describe('worker: a cohort of closed cycles', () => {
         cycleId: seeded.followUpCycleId,
         subjectId,
         relationship: 'peer',
-        ratings: Object.fromEntries(
-          seeded.instrument.competencies.flatMap((c) => c.items.map((item) => [item.id, value])),
-        ),
+        ratings: everyItem(seeded.instrument, value),
       });
     await handlers()['aggregate-subject']({ subjectId }, context);
     await handlers()['compute-change']({ subjectId }, context);
