@@ -123,6 +123,24 @@ async function queueSignIn(db: Db, organisationId: string, to: string) {
   return outboxRepository.queueEmail(db, { organisationId, template: 'sign-in', toAddress: to, payload });
 }
 
+/** The worker's config for these tests: this database, a fresh queue prefix, the in-process SMTP server. */
+function workerConfig(databaseUrl: string, smtpPort: number, logLevel: 'silent' | 'info') {
+  return loadConfig(
+    workerProcessEnv,
+    {
+      NODE_ENV: 'test',
+      LOG_LEVEL: logLevel,
+      DATABASE_URL: databaseUrl,
+      DATABASE_POOL_SIZE: '3',
+      REDIS_URL: redisUrl(),
+      QUEUE_PREFIX: queuePrefix(),
+      APP_SECRET: SECRET,
+      SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+    },
+    'worker-test',
+  );
+}
+
 describe('deliver-email against a real SMTP server', () => {
   let t: TestDatabase;
   let worker: RunningWorker;
@@ -133,20 +151,7 @@ describe('deliver-email against a real SMTP server', () => {
     t = await createTestDatabase();
     seeded = await seedOrganisation(t.db);
     const port = await smtp.listen();
-    const config = loadConfig(
-      workerProcessEnv,
-      {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: t.url,
-        DATABASE_POOL_SIZE: '3',
-        REDIS_URL: redisUrl(),
-        QUEUE_PREFIX: queuePrefix(),
-        APP_SECRET: SECRET,
-        SMTP_URL: `smtp://127.0.0.1:${port}`,
-      },
-      'worker-test',
-    );
+    const config = workerConfig(t.url, port, 'silent');
     worker = await startWorker(config, { logger: createWorkerLogger('silent'), schedule: false });
   });
   afterAll(async () => {
@@ -269,20 +274,7 @@ describe('an SMTP outage longer than the retry budget', () => {
     t = await createTestDatabase();
     seeded = await seedOrganisation(t.db);
     const port = await smtp.listen();
-    const config = loadConfig(
-      workerProcessEnv,
-      {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'info',
-        DATABASE_URL: t.url,
-        DATABASE_POOL_SIZE: '3',
-        REDIS_URL: redisUrl(),
-        QUEUE_PREFIX: queuePrefix(),
-        APP_SECRET: SECRET,
-        SMTP_URL: `smtp://127.0.0.1:${port}`,
-      },
-      'worker-test',
-    );
+    const config = workerConfig(t.url, port, 'info');
     worker = await startWorker(config, {
       logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(line) }),
       schedule: false,

@@ -65,6 +65,25 @@ async function withApp<T>(build: () => Promise<FastifyInstance>, run: (app: Fast
   }
 }
 
+/** A used and an expired sign-in link of the first person in the database. */
+async function usedAndExpiredSignInLinks(): Promise<{ used: string; expired: string }> {
+  const person = await t.db.selectFrom('people').select('id').executeTakeFirstOrThrow();
+  const used = newToken();
+  const expired = newToken();
+  for (const [token, expiresAt] of [
+    [used, new Date(Date.now() + 600_000)],
+    [expired, new Date(Date.now() - 1000)],
+  ] as const) {
+    await sessionRepository.createSignInToken(t.db, {
+      tokenHash: tokenMac(keys.signIn, token),
+      personId: person.id,
+      expiresAt,
+    });
+  }
+  await sessionRepository.spendSignInToken(t.db, tokenMac(keys.signIn, used));
+  return { used, expired };
+}
+
 describe('guessing survey links', () => {
   it('hits 429 after the per-IP limit, with random tokens', async () => {
     await withApp(
@@ -136,20 +155,7 @@ describe('guessing staff sign-in links', () => {
   });
 
   it('answers unknown, used and expired sign-in links with byte-identical responses', async () => {
-    const person = await t.db.selectFrom('people').select('id').executeTakeFirstOrThrow();
-    const used = newToken();
-    const expired = newToken();
-    for (const [token, expiresAt] of [
-      [used, new Date(Date.now() + 600_000)],
-      [expired, new Date(Date.now() - 1000)],
-    ] as const) {
-      await sessionRepository.createSignInToken(t.db, {
-        tokenHash: tokenMac(keys.signIn, token),
-        personId: person.id,
-        expiresAt,
-      });
-    }
-    await sessionRepository.spendSignInToken(t.db, tokenMac(keys.signIn, used));
+    const { used, expired } = await usedAndExpiredSignInLinks();
     await withApp(
       () => reportApp(t.db),
       async (app) => {
@@ -337,20 +343,7 @@ describe('timing of unusable links', () => {
   }, 240_000);
 
   it('sign-in and nomination links: used and expired take as long as never-existing ones', async () => {
-    const person = await t.db.selectFrom('people').select('id').executeTakeFirstOrThrow();
-    const used = newToken();
-    const expired = newToken();
-    for (const [token, expiresAt] of [
-      [used, new Date(Date.now() + 600_000)],
-      [expired, new Date(Date.now() - 1000)],
-    ] as const) {
-      await sessionRepository.createSignInToken(t.db, {
-        tokenHash: tokenMac(keys.signIn, token),
-        personId: person.id,
-        expiresAt,
-      });
-    }
-    await sessionRepository.spendSignInToken(t.db, tokenMac(keys.signIn, used));
+    const { used, expired } = await usedAndExpiredSignInLinks();
     const nominationToken = newToken();
     await t.db
       .insertInto('nomination_links')
